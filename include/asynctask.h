@@ -1,0 +1,408 @@
+/*
+ * asynctask.h - public API of libasynctask, an embeddable job queue.
+ *
+ * Everything a C program or an FFI binding needs: open a store from a URI,
+ * enqueue jobs (now, at a time, after a delay), claim them with leases, and
+ * finish them (ack, fail with retry/backoff, dead-letter, cancel).  The
+ * lifecycle every backend implements is docs/SEMANTICS.md; man pages in
+ * man/ describe each function.
+ *
+ * ABI rules (see ADR/0002-public-abi.md): opaque handles only, no struct is
+ * passed by value, integers are fixed-width, times are int64_t milliseconds
+ * since the Unix epoch, options grow through setter functions keyed by
+ * AT_OPT_* numbers, and every function returns 0 or a negative AT_ERR_* code
+ * unless its comment says otherwise.  Output parameters come first.
+ *
+ * Ownership: every input is copied before the call returns.  Every object
+ * the library hands out is freed by the caller with the named at_*_free()
+ * function; strings returned by accessors belong to the object they came
+ * from and live as long as it does.
+ *
+ * Thread safety (docs/THREADS.md): an at_store may be used from any number
+ * of threads at once.  at_opts, at_batch, at_job and at_stats objects are
+ * plain values: use one from one thread at a time (reading a job from several
+ * threads is fine).
+ */
+#ifndef ASYNCTASK_H
+#define ASYNCTASK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(AT_BUILDING_LIBRARY) && defined(__GNUC__)
+#define AT_EXTERN __attribute__((visibility("default")))
+#else
+#define AT_EXTERN
+#endif
+
+/* ---------------------------------------------------------------- version */
+
+#define AT_VERSION_MAJOR 0
+#define AT_VERSION_MINOR 1
+#define AT_VERSION_PATCH 0
+/* MAJOR * 10000 + MINOR * 100 + PATCH, comparable with at_version_number() */
+#define AT_VERSION_NUMBER 100
+
+/* The library's version string ("0.1.0"); static storage, never freed. */
+AT_EXTERN const char *at_version(void);
+/* The library's version as MAJOR * 10000 + MINOR * 100 + PATCH. */
+AT_EXTERN uint32_t at_version_number(void);
+
+/* ----------------------------------------------------------------- errors */
+
+/*
+ * X(NAME, value, message).  Values are never reused: a removed error keeps
+ * its number retired.  New errors are appended with the next number.
+ */
+#define AT_ERR_MAP(X)                                                              \
+    X(INVAL, -1, "invalid argument")                                               \
+    X(NOMEM, -2, "out of memory")                                                  \
+    X(NOTFOUND, -3, "no such job")                                                 \
+    X(STALE, -4, "lease token is not the job's current lease")                     \
+    X(CANCELLED, -5, "job was cancelled")                                          \
+    X(TERMINAL, -6, "job is already in a terminal state")                          \
+    X(STATE, -7, "operation not allowed in the job's current state")               \
+    X(DUPLICATE, -8, "idempotency key already held by another job")                \
+    X(TOOBIG, -9, "payload or result larger than the store's limit")               \
+    X(NAME, -10, "invalid queue, type or key name")                                \
+    X(URI, -11, "malformed store URI")                                             \
+    X(NOBACKEND, -12, "no backend for this URI scheme is compiled in or registered") \
+    X(UNSUPPORTED, -13, "operation not supported by this backend")                 \
+    X(MISUSE, -14, "handle misused (closed, wrong type, or wrong order of calls)") \
+    X(FORK, -15, "store handle used in a child process after fork()")              \
+    X(IO, -16, "store I/O error")                                                  \
+    X(CONN, -17, "connection to the store failed or was lost")                     \
+    X(TIMEOUT, -18, "store did not answer in time")                                \
+    X(BUSY, -19, "store is locked or busy")                                        \
+    X(AUTH, -20, "authentication with the store failed")                           \
+    X(FULL, -21, "store is full")                                                  \
+    X(CORRUPT, -22, "store data is corrupt or not a store")                        \
+    X(RANGE, -23, "value out of range")                                            \
+    X(EXISTS, -24, "already exists")                                               \
+    X(INTERNAL, -25, "internal error (a bug in libasynctask)")
+
+#define AT__ERR_ENUM(name, value, msg) AT_ERR_##name = (value),
+enum at_error { AT_OK = 0, AT_ERR_MAP(AT__ERR_ENUM) };
+#undef AT__ERR_ENUM
+
+/* A static English sentence for an AT_ERR_* code ("unknown error" otherwise). */
+AT_EXTERN const char *at_strerror(int code);
+/* The symbolic name ("AT_ERR_STALE") for a code, or "AT_ERR_UNKNOWN". */
+AT_EXTERN const char *at_err_name(int code);
+
+/* ------------------------------------------------------------- job states */
+
+#define AT_STATE_MAP(X)                                                        \
+    X(WAITING, 1, "waiting")                                                   \
+    X(SCHEDULED, 2, "scheduled")                                               \
+    X(READY, 3, "ready")                                                       \
+    X(RUNNING, 4, "running")                                                   \
+    X(SUCCEEDED, 5, "succeeded")                                               \
+    X(DEAD, 6, "dead")                                                         \
+    X(CANCELLED, 7, "cancelled")
+
+#define AT__STATE_ENUM(name, value, text) AT_STATE_##name = (value),
+enum at_state { AT_STATE_ANY = 0, AT_STATE_MAP(AT__STATE_ENUM) AT_STATE_COUNT__ = 8 };
+#undef AT__STATE_ENUM
+
+/* "ready", "dead", ...; NULL for a value that is not a state. */
+AT_EXTERN const char *at_state_name(int32_t state);
+/* The state whose name is `name`, or AT_ERR_INVAL. */
+AT_EXTERN int32_t at_state_from_name(const char *name);
+
+/* --------------------------------------------------------------- limits */
+
+/* A job id: 26 characters of Crockford base32 (a 128-bit, time-sortable id:
+ * 48 bits of milliseconds, then 80 bits that make it unique) plus NUL. */
+#define AT_ID_LEN 26
+#define AT_ID_SIZE 27
+/* Queue names, job types and idempotency keys: 1..AT_NAME_MAX bytes of
+ * [A-Za-z0-9._:-] (keys also allow '/', '@', '+', '=' and '#'). */
+#define AT_NAME_MAX 128
+#define AT_KEY_MAX 255
+/* Length of an at_list() cursor string, NUL included. */
+#define AT_CURSOR_SIZE 64
+/* "No time": a time field that is not set. */
+#define AT_TIME_NONE INT64_C(-1)
+
+/* Maximal priority magnitude: priorities are -1000..1000, higher first. */
+#define AT_PRIORITY_MAX 1000
+
+/* ----------------------------------------------------------------- clock */
+
+/*
+ * A clock judges when jobs are due.  By default a store uses the host's
+ * real-time clock; a manual clock lets a host application's tests move time
+ * by hand (fast-forward a 30 minute delay in a microsecond).  Only backends
+ * judged by the host clock accept one (memory, SQLite); Redis is judged by
+ * the server's TIME and refuses with AT_ERR_UNSUPPORTED.
+ */
+typedef struct at_clock at_clock;
+
+/* A manual clock that reads `start_ms` until moved.  Free with at_clock_free. */
+AT_EXTERN int at_clock_new_manual(at_clock **out, int64_t start_ms);
+/* Move a manual clock forward by `delta_ms` (>= 0) and wake every poller of
+ * every store using it.  AT_ERR_INVAL on a negative delta. */
+AT_EXTERN int at_clock_advance(at_clock *clock, int64_t delta_ms);
+/* Set the wall time of a manual clock, forward or backward, as a wall-clock
+ * jump would: jobs never run before their run_at on the new reading. */
+AT_EXTERN int at_clock_set(at_clock *clock, int64_t now_ms);
+/* The clock's current wall time in ms since the epoch (real or manual). */
+AT_EXTERN int64_t at_clock_now(const at_clock *clock);
+/* Free a manual clock.  AT_ERR_BUSY while a store still uses it (close the
+ * stores first); NULL is accepted. */
+AT_EXTERN int at_clock_free(at_clock *clock);
+
+/* ------------------------------------------------------------------ store */
+
+typedef struct at_store at_store;
+
+/*
+ * Open a store.  URIs:
+ *   memory:                          process-local, lost at close
+ *   sqlite:PATH[?sync=full|normal]   durable file (see at_store_open(3))
+ *   redis://[user:password@]host:port[/db][?prefix=P]
+ * On success *out is a new handle the caller closes with at_store_close().
+ * On failure *out is NULL and the return value says why; at_store_open()
+ * keeps a per-thread detail message readable with at_last_error().
+ */
+AT_EXTERN int at_store_open(at_store **out, const char *uri);
+/* Close a store and free it.  Blocked pollers must have returned first.
+ * NULL is accepted. */
+AT_EXTERN void at_store_close(at_store *store);
+
+/* The URI scheme the store was opened with ("memory", "sqlite", ...). */
+AT_EXTERN const char *at_store_backend(const at_store *store);
+
+/*
+ * Copy the detail message of the calling thread's last failed call on this
+ * store (or "" if none) into buf (NUL-terminated, truncated to len).  Returns
+ * the full message length.  Also gives the backend's native error code
+ * (SQLite result code, errno, ...) through *native_out when not NULL.
+ */
+AT_EXTERN size_t at_store_errmsg(const at_store *store, char *buf, size_t len, int32_t *native_out);
+/* The calling thread's detail message of the last failure of a call that
+ * has no store yet (at_store_open) or a NULL store; static thread storage. */
+AT_EXTERN const char *at_last_error(void);
+
+/* Store options, set with at_store_set_option(), read with _get_option(). */
+#define AT_OPT_STORE_MAX_PAYLOAD 100        /* bytes, default 1048576 (1 MiB) */
+#define AT_OPT_STORE_RETENTION_MS 101       /* terminal jobs kept, default 7 days */
+#define AT_OPT_STORE_DEFAULT_LEASE_MS 102   /* default 30000 */
+#define AT_OPT_STORE_DEFAULT_MAX_ATTEMPTS 103 /* default 25 */
+#define AT_OPT_STORE_DEFAULT_BACKOFF_BASE_MS 104 /* default 1000 */
+#define AT_OPT_STORE_DEFAULT_BACKOFF_CAP_MS 105  /* default 3600000 */
+#define AT_OPT_STORE_DEFAULT_BACKOFF_JITTER 106  /* permille 0..1000, default 200 */
+#define AT_OPT_STORE_IDEMPOTENCY_TTL_MS 107 /* default 86400000 (24 h) */
+#define AT_OPT_STORE_MAX_RESULT 108         /* bytes, default 1048576 */
+
+AT_EXTERN int at_store_set_option(at_store *store, int32_t option, int64_t value);
+AT_EXTERN int at_store_get_option(int64_t *value_out, const at_store *store, int32_t option);
+
+/* Make the store judge time by `clock` (see at_clock_new_manual).  Must be
+ * called before the store's first job operation (AT_ERR_MISUSE after);
+ * the clock must outlive the store. */
+AT_EXTERN int at_store_set_clock(at_store *store, at_clock *clock);
+/* The store's current time in ms since the epoch (its own clock). */
+AT_EXTERN int at_store_now(int64_t *now_out, at_store *store);
+
+/* -------------------------------------------------------- enqueue options */
+
+/*
+ * Per-job options.  A NULL at_opts means all defaults.  One at_opts may be
+ * reused for many enqueues; it is copied by each call.
+ */
+typedef struct at_opts at_opts;
+
+#define AT_OPT_QUEUE 1              /* str, default "default" */
+#define AT_OPT_PRIORITY 2           /* int -1000..1000, default 0, higher first */
+#define AT_OPT_RUN_AT 3             /* int ms since epoch; exclusive with DELAY */
+#define AT_OPT_DELAY_MS 4           /* int >= 0, measured by the store's clock */
+#define AT_OPT_MAX_ATTEMPTS 5       /* int 1..1000000 */
+#define AT_OPT_BACKOFF_BASE_MS 6    /* int 0..(1 year) */
+#define AT_OPT_BACKOFF_CAP_MS 7     /* int >= base, <= 1 year */
+#define AT_OPT_BACKOFF_JITTER 8     /* int permille 0..1000 */
+#define AT_OPT_LEASE_MS 9           /* int 1..(1 day): visibility timeout */
+#define AT_OPT_IDEMPOTENCY_KEY 10   /* str, default none */
+#define AT_OPT_IDEMPOTENCY_TTL_MS 11 /* int > 0, default the store's */
+
+AT_EXTERN int at_opts_new(at_opts **out);
+AT_EXTERN void at_opts_free(at_opts *opts);
+/* Back to all defaults. */
+AT_EXTERN void at_opts_reset(at_opts *opts);
+/* AT_ERR_INVAL for an unknown option or one of the other type, AT_ERR_RANGE
+ * for a value out of range, AT_ERR_NAME for a bad name; opts unchanged then. */
+AT_EXTERN int at_opts_set_int(at_opts *opts, int32_t option, int64_t value);
+/* value NULL clears the option (back to its default). */
+AT_EXTERN int at_opts_set_str(at_opts *opts, int32_t option, const char *value);
+
+/* ---------------------------------------------------------------- enqueue */
+
+/*
+ * Enqueue one job of `type` with `payload_len` bytes of `payload` (may be NULL
+ * when payload_len is 0).  The new job's id is written to id_out
+ * (AT_ID_SIZE bytes; may be NULL).
+ * With an idempotency key already held by a live job, nothing is created,
+ * id_out receives that job's id and AT_ERR_DUPLICATE is returned.
+ */
+AT_EXTERN int at_enqueue(char *id_out, at_store *store, const char *type, const void *payload,
+                         size_t payload_len, const at_opts *opts);
+
+/* A batch of jobs enqueued all-or-nothing by at_enqueue_batch(). */
+typedef struct at_batch at_batch;
+
+AT_EXTERN int at_batch_new(at_batch **out);
+AT_EXTERN void at_batch_free(at_batch *batch);
+/* Empty the batch for reuse. */
+AT_EXTERN void at_batch_clear(at_batch *batch);
+/* Append a job (arguments as at_enqueue; copied).  Validated here, so a bad
+ * job is refused at add time with the same codes as at_enqueue. */
+AT_EXTERN int at_batch_add(at_batch *batch, const char *type, const void *payload, size_t payload_len,
+                           const at_opts *opts);
+/* Number of jobs in the batch. */
+AT_EXTERN size_t at_batch_count(const at_batch *batch);
+/* After a successful at_enqueue_batch: the id of job i (the existing job's id
+ * when its key was a duplicate); NULL before, or for i out of range. */
+AT_EXTERN const char *at_batch_id(const at_batch *batch, size_t i);
+/* After a successful at_enqueue_batch: 0 if job i was created, AT_ERR_DUPLICATE
+ * if its idempotency key resolved to an existing job. */
+AT_EXTERN int at_batch_status(const at_batch *batch, size_t i);
+
+/* Enqueue every job of the batch in one atomic step: on failure none exists.
+ * Duplicate idempotency keys do not fail the batch (see at_batch_status). */
+AT_EXTERN int at_enqueue_batch(at_store *store, at_batch *batch);
+
+/* ------------------------------------------------------------------- jobs */
+
+/* A snapshot of one job, returned by at_poll, at_get and at_list. */
+typedef struct at_job at_job;
+
+AT_EXTERN void at_job_free(at_job *job);
+AT_EXTERN const char *at_job_id(const at_job *job);
+AT_EXTERN const char *at_job_type(const at_job *job);
+AT_EXTERN const char *at_job_queue(const at_job *job);
+/* The payload bytes; *len_out (may be NULL) receives the length.  Never NULL
+ * for a valid job (points at an empty buffer when the length is 0). */
+AT_EXTERN const void *at_job_payload(const at_job *job, size_t *len_out);
+AT_EXTERN int32_t at_job_state(const at_job *job);
+AT_EXTERN int32_t at_job_priority(const at_job *job);
+/* Claims so far, including the current one. */
+AT_EXTERN uint32_t at_job_attempts(const at_job *job);
+AT_EXTERN uint32_t at_job_max_attempts(const at_job *job);
+/* The fencing token of the claim this snapshot was taken under (0 if none). */
+AT_EXTERN uint64_t at_job_token(const at_job *job);
+/* Times in ms since the epoch, AT_TIME_NONE when not applicable. */
+#define AT_JOB_TIME_CREATED 1  /* enqueued */
+#define AT_JOB_TIME_RUN_AT 2   /* due (latest schedule, after retries) */
+#define AT_JOB_TIME_STARTED 3  /* last claim */
+#define AT_JOB_TIME_LEASE 4    /* lease deadline while RUNNING */
+#define AT_JOB_TIME_FINISHED 5 /* entered its terminal state */
+#define AT_JOB_TIME_UPDATED 6  /* last state change */
+AT_EXTERN int64_t at_job_time(const at_job *job, int32_t which);
+/* The last error given to at_fail (or by lease expiry), or NULL. */
+AT_EXTERN const char *at_job_last_error(const at_job *job);
+/* Result bytes given to at_ack, or NULL (and *len_out 0) if none. */
+AT_EXTERN const void *at_job_result(const at_job *job, size_t *len_out);
+/* The idempotency key, or NULL. */
+AT_EXTERN const char *at_job_idempotency_key(const at_job *job);
+/* 1 when cancellation was requested while the job was RUNNING. */
+AT_EXTERN int32_t at_job_cancel_requested(const at_job *job);
+
+/* ------------------------------------------------------------ job control */
+
+/*
+ * Claim up to `max` due jobs from the `nqueues` queues named in `queues`
+ * (strict order: earlier queues first), blocking up to `timeout_ms`
+ * (0: do not block, -1: forever) until at least one is due.  Wakes when a job
+ * becomes due or is enqueued, never by polling.  On return *n_out jobs were
+ * written to jobs_out (each freed by the caller with at_job_free); 0 jobs
+ * after the timeout is a success.
+ */
+AT_EXTERN int at_poll(at_job **jobs_out, size_t *n_out, at_store *store, const char *const *queues,
+                      size_t nqueues, size_t max, int64_t timeout_ms);
+
+/* Finish a claimed job successfully, storing optional result bytes.
+ * AT_ERR_STALE for a token that is not the current lease, AT_ERR_CANCELLED
+ * when cancellation was requested (the job becomes CANCELLED). */
+AT_EXTERN int at_ack(at_store *store, const char *id, uint64_t token, const void *result,
+                     size_t result_len);
+
+/* Flags for at_fail(). */
+#define AT_FAIL_RETRY 0        /* retry with backoff while attempts remain */
+#define AT_FAIL_PERMANENT 1    /* skip the remaining attempts: DEAD now */
+
+/* Fail a claimed job with an error text (may be NULL).  With attempts left it
+ * is SCHEDULED again at now + backoff(attempt), else it becomes DEAD.
+ * *state_out (may be NULL) receives the job's new state. */
+AT_EXTERN int at_fail(int32_t *state_out, at_store *store, const char *id, uint64_t token,
+                      const char *error, uint32_t flags);
+
+/* Extend the lease of a claimed job to now + extend_ms (0: the job's lease
+ * timeout).  AT_ERR_CANCELLED when cancellation was requested: the job is
+ * CANCELLED now and the holder should stop. */
+AT_EXTERN int at_touch(at_store *store, const char *id, uint64_t token, int64_t extend_ms);
+
+/* Cancel a job.  WAITING, SCHEDULED and READY jobs become CANCELLED at once;
+ * a RUNNING job is marked and *pending_out (may be NULL) is set to 1.
+ * AT_ERR_TERMINAL for a job already SUCCEEDED, DEAD or CANCELLED. */
+AT_EXTERN int at_cancel(int32_t *pending_out, at_store *store, const char *id);
+
+/* A snapshot of one job.  AT_ERR_NOTFOUND if there is none (or it was purged). */
+AT_EXTERN int at_get(at_job **out, at_store *store, const char *id);
+
+/*
+ * List jobs of one queue (NULL: all queues) in one state (AT_STATE_ANY: all),
+ * oldest id first, `limit` (1..10000) at a time.  Pass cursor NULL or "" for the
+ * first page, then the cursor_out of the previous page; cursor_out
+ * (AT_CURSOR_SIZE bytes) receives "" after the last page.
+ */
+AT_EXTERN int at_list(at_job **jobs_out, size_t *n_out, char *cursor_out, at_store *store, const char *queue,
+                      int32_t state, const char *cursor, size_t limit);
+
+/* Move DEAD jobs back to READY with a fresh attempt budget: the job `id`, or
+ * (id NULL) every dead job of `queue` (NULL: every queue).  *n_out (may be
+ * NULL) receives how many moved.  AT_ERR_STATE if job `id` is not DEAD. */
+AT_EXTERN int at_requeue(uint64_t *n_out, at_store *store, const char *queue, const char *id);
+
+/* Delete terminal jobs that finished more than `older_than_ms` ago (-1: the
+ * store's retention).  *n_out (may be NULL) receives how many. */
+AT_EXTERN int at_purge(uint64_t *n_out, at_store *store, int64_t older_than_ms);
+
+/* ------------------------------------------------------------------ stats */
+
+/* Counts per state per queue, kept as jobs move: O(queues), never O(jobs). */
+typedef struct at_stats at_stats;
+
+AT_EXTERN int at_stats_get(at_stats **out, at_store *store);
+AT_EXTERN void at_stats_free(at_stats *stats);
+/* Number of queues that hold or held jobs. */
+AT_EXTERN size_t at_stats_queue_count(const at_stats *stats);
+/* Name of queue i (sorted by name), NULL out of range. */
+AT_EXTERN const char *at_stats_queue_name(const at_stats *stats, size_t i);
+/* Jobs of queue i in `state`; AT_STATE_ANY gives the total.  0 out of range. */
+AT_EXTERN uint64_t at_stats_count(const at_stats *stats, size_t i, int32_t state);
+/* Earliest run_at of a SCHEDULED job of queue i, or AT_TIME_NONE. */
+AT_EXTERN int64_t at_stats_next_due(const at_stats *stats, size_t i);
+
+/* ------------------------------------------------------------- allocator */
+
+/*
+ * Replace the allocator for every later allocation by the library (not by
+ * sqlite3 or hiredis).  Call before opening any store; the functions must be
+ * thread-safe.  All three NULL restore the C library's.  The previous set is
+ * written to the *_old pointers when those are not NULL.
+ */
+typedef void *(*at_malloc_fn)(size_t size);
+typedef void *(*at_realloc_fn)(void *ptr, size_t size);
+typedef void (*at_free_fn)(void *ptr);
+AT_EXTERN int at_set_allocator(at_malloc_fn m, at_realloc_fn r, at_free_fn f, at_malloc_fn *m_old,
+                               at_realloc_fn *r_old, at_free_fn *f_old);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ASYNCTASK_H */

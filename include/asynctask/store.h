@@ -1,0 +1,206 @@
+/*
+ * asynctask/store.h - the JobStore vtable, for backend authors.
+ *
+ * Users include <asynctask.h> only.  A backend (in tree: memory, SQLite,
+ * Redis; or one of the user's own) fills an at_store_vtable and registers it
+ * under a URI scheme with at_store_register(); at_store_open("scheme:...")
+ * then routes every call through it.  The split of work (ADR/0003):
+ *
+ *   the core   validates every argument, fills defaults, makes job ids,
+ *              computes retry backoff, blocks pollers and wakes them;
+ *   a backend  stores jobs and performs each transition atomically.
+ *
+ * Versioning follows SQLite's VFS: `version` and `size` come first, methods
+ * are only ever appended, each block is marked with the version that added
+ * it, and the core calls every method through a wrapper that checks the
+ * version and a NULL slot (a missing optional method gives
+ * AT_ERR_UNSUPPORTED).  A backend compiled against an older header keeps
+ * working with a newer library.
+ *
+ * Ownership: every pointer the core passes in is borrowed for the duration
+ * of the call; backends copy what they keep.  Objects handed back to the core
+ * (at_job) are made with at_job_create(), never with the backend's own
+ * allocator ("do not mix allocators").
+ *
+ * Thread safety: the core calls a backend's methods from any thread, at the
+ * same time, on one at_backend; backends do their own locking.
+ */
+#ifndef ASYNCTASK_STORE_H
+#define ASYNCTASK_STORE_H
+
+#include <stdarg.h>
+
+#include "../asynctask.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A backend's own per-store state; the core never looks inside. */
+typedef struct at_backend at_backend;
+
+/*
+ * Everything about one job, as backends read and write it.  `size` is
+ * sizeof(at_job_info) as the writer compiled it: fields are only appended.
+ * Strings are NUL-terminated; NULL means "not set".
+ */
+typedef struct at_job_info {
+    uint32_t size;
+    char id[AT_ID_SIZE];
+    const char *type;
+    const char *queue;
+    const void *payload;
+    size_t payload_len;
+    int32_t state;
+    int32_t priority;
+    uint32_t attempts;
+    uint32_t max_attempts;
+    uint64_t token;         /* fencing token of the current/last claim; 0 none */
+    int64_t created_at;
+    int64_t run_at;         /* AT_TIME_NONE at enqueue: store now + delay_ms */
+    int64_t delay_ms;       /* enqueue input only */
+    int64_t started_at;
+    int64_t lease_until;
+    int64_t finished_at;
+    int64_t updated_at;
+    int64_t lease_ms;
+    int64_t backoff_base_ms;
+    int64_t backoff_cap_ms;
+    int32_t backoff_jitter; /* permille */
+    int32_t cancel_requested;
+    const char *idempotency_key;
+    int64_t idempotency_ttl_ms;
+    const char *last_error;
+    const void *result;
+    size_t result_len;
+} at_job_info;
+
+/* Zero every field and set the times to AT_TIME_NONE and `size`. */
+AT_EXTERN void at_job_info_init(at_job_info *info);
+
+/* A new at_job snapshot holding copies of everything `info` points to. */
+AT_EXTERN int at_job_create(at_job **out, const at_job_info *info);
+
+/* One job of an enqueue call, as the core hands it to a backend. */
+typedef struct at_enqueue_item {
+    at_job_info job;          /* validated, defaults filled, id made */
+    int32_t status;           /* out: 0 created, AT_ERR_DUPLICATE */
+    char result_id[AT_ID_SIZE]; /* out: the created or the existing job's id */
+} at_enqueue_item;
+
+/* Flags of a vtable. */
+#define AT_STORE_F_HOST_CLOCK 0x1u /* judged by the host clock: at_store_set_clock works */
+
+#define AT_STORE_VTABLE_VERSION 1
+
+typedef struct at_store_vtable {
+    uint32_t version;   /* AT_STORE_VTABLE_VERSION the backend was written for */
+    uint32_t size;      /* sizeof(at_store_vtable) as the backend compiled it */
+    const char *scheme; /* URI scheme, [a-z0-9+.-]{1,31}: "memory", "sqlite" */
+    uint32_t flags;     /* AT_STORE_F_* */
+
+    /* ---- valid for version 1 ---- */
+
+    /* Open the store named by `uri` (the whole URI, scheme included).  Keep
+     * `store` to report errors (at_store_error) and read the clock and
+     * options (at_store_clock_*, at_store_get_option).  Required. */
+    int (*open)(at_backend **out, at_store *store, const char *uri);
+    /* Free everything.  Required. */
+    void (*close)(at_backend *be);
+
+    /* Create the n jobs atomically: all or none.  For each item: when its
+     * idempotency key is held by a job whose key has not expired (or by an
+     * earlier item of the same call) set status AT_ERR_DUPLICATE and
+     * result_id to that job's id and create nothing for it; otherwise create
+     * it (run_at = now + delay_ms when run_at is AT_TIME_NONE; SCHEDULED when
+     * run_at > now, else READY), status 0, result_id = job.id.  Required. */
+    int (*enqueue)(at_backend *be, at_enqueue_item *items, size_t n);
+
+    /* Claim up to max due jobs, queues in the given order, within a queue by
+     * priority desc, run_at asc, enqueue order.  Each claimed job: RUNNING,
+     * attempts + 1, a token no claim of this job had before, lease_until =
+     * now + its lease_ms.  Never blocks.  *wake_out: the store-monotonic time
+     * (at_store_clock_mono) at which a job of these queues, or an expiring
+     * lease, is next known to make work; AT_TIME_NONE if none is known.
+     * Required. */
+    int (*claim)(at_job **jobs_out, size_t *n_out, int64_t *wake_out, at_backend *be,
+                 const char *const *queues, size_t nqueues, size_t max);
+
+    /* RUNNING + current token -> SUCCEEDED with the result.  A job marked for
+     * cancellation -> CANCELLED and AT_ERR_CANCELLED.  Other token or state:
+     * AT_ERR_STALE (AT_ERR_CANCELLED if it is CANCELLED and token was its
+     * last).  Unknown id: AT_ERR_NOTFOUND.  Required. */
+    int (*ack)(at_backend *be, const char *id, uint64_t token, const void *result, size_t result_len);
+
+    /* RUNNING + current token: permanent flag or no attempts left -> DEAD;
+     * else SCHEDULED at now + retry_delay_ms (READY if 0).  Keeps `error`.
+     * Token/cancel rules as ack.  Required. */
+    int (*fail)(int32_t *state_out, at_backend *be, const char *id, uint64_t token, const char *error,
+                uint32_t flags, int64_t retry_delay_ms);
+
+    /* RUNNING + current token: lease_until = now + extend_ms (0: the job's
+     * lease_ms).  Marked for cancellation: CANCELLED + AT_ERR_CANCELLED.
+     * Required. */
+    int (*touch)(at_backend *be, const char *id, uint64_t token, int64_t extend_ms);
+
+    /* As at_cancel().  Required. */
+    int (*cancel)(int32_t *pending_out, at_backend *be, const char *id);
+    /* As at_get().  Required. */
+    int (*get)(at_job **out, at_backend *be, const char *id);
+    /* As at_list(); cursor strings are the backend's own (< AT_CURSOR_SIZE).
+     * Required. */
+    int (*list)(at_job **jobs_out, size_t *n_out, char *cursor_out, at_backend *be, const char *queue,
+                int32_t state, const char *cursor, size_t limit);
+    /* As at_requeue().  Required. */
+    int (*requeue)(uint64_t *n_out, at_backend *be, const char *queue, const char *id);
+    /* Delete terminal jobs with finished_at < now - older_than_ms, and
+     * expired idempotency keys.  Required. */
+    int (*purge)(uint64_t *n_out, at_backend *be, int64_t older_than_ms);
+    /* Report every queue with at_stats_add_queue().  O(queues).  Required. */
+    int (*stats)(at_stats *stats, at_backend *be);
+    /* Escape hatch for backend-specific operations; unknown ops must return
+     * AT_ERR_UNSUPPORTED.  Optional. */
+    int (*control)(at_backend *be, int32_t op, void *arg);
+} at_store_vtable;
+
+/* Register a backend under vt->scheme.  `vt` must stay valid for the life of
+ * the process.  AT_ERR_EXISTS if the scheme is taken, AT_ERR_INVAL for a
+ * vtable with a bad version, size, scheme or a required method missing. */
+AT_EXTERN int at_store_register(const at_store_vtable *vt);
+
+/* Record a detail message for the calling thread's current call on `store`
+ * and return `code`, so backends can write `return at_store_error(...)`.
+ * `native` is the backend's own code (SQLite result code, errno) or 0. */
+AT_EXTERN int at_store_error(at_store *store, int code, int32_t native, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+/* The store's wall time (real or manual clock), ms since the epoch. */
+AT_EXTERN int64_t at_store_clock_wall(const at_store *store);
+/* The store's monotonic time in ms: never goes back, unaffected by wall
+ * jumps.  Timing wheels of backends run on it. */
+AT_EXTERN int64_t at_store_clock_mono(const at_store *store);
+/* 1 if the store runs on a manual clock (time moves only by hand). */
+AT_EXTERN int32_t at_store_clock_is_manual(const at_store *store);
+
+/* Tell the core that jobs may have become claimable without a call through
+ * the core (for example a backend's own timer): blocked pollers re-check. */
+AT_EXTERN void at_store_notify(at_store *store);
+
+/* Used by a backend's stats method: one line per queue.  counts is indexed
+ * by AT_STATE_* (entry 0 unused). */
+AT_EXTERN int at_stats_add_queue(at_stats *stats, const char *queue, const uint64_t counts[AT_STATE_COUNT__],
+                                 int64_t next_due);
+
+/* A 128-bit id as 16 big-endian bytes <-> its 26-character string.  For
+ * backends that store ids compactly.  at_id_parse: AT_ERR_INVAL if `id` is
+ * not a well-formed id. */
+AT_EXTERN int at_id_parse(uint8_t bytes_out[16], const char *id);
+AT_EXTERN void at_id_format(char id_out[AT_ID_SIZE], const uint8_t bytes[16]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ASYNCTASK_STORE_H */
