@@ -68,8 +68,9 @@ void at__wheel_add(at_wheel *w, at_timer *t, uint64_t expires);
  * any timer, including ones collected in the same advance. */
 void at__wheel_del(at_wheel *w, at_timer *t);
 
-/* Move the wheel's time to `now` (never backwards: an earlier `now` only
- * fires what is already due) and fire every due timer in the order rule,
+/* Move the wheel's time to `now` (never backwards: an earlier `now` fires
+ * nothing, not even timers clamped to the wheel's time, and leaves the time
+ * as it is) and fire every due timer in the order rule,
  * calling fire(timer, ud) with the timer already idle.  Callbacks may add and
  * delete timers.  Returns the number of timers fired. */
 size_t at__wheel_advance(at_wheel *w, uint64_t now, at_timer_fn fire, void *ud);

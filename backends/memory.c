@@ -1,0 +1,1292 @@
+/*
+ * memory.c - the in-memory backend ("memory:"): the complete reference
+ * implementation of the JobStore vtable and the unit-test double.
+ *
+ * One mutex per store guards everything; each operation is a few pointer
+ * moves under it, so the lock is held for well under a microsecond.
+ *
+ * Where a job lives, by state:
+ *   SCHEDULED  its queue's timing wheel, keyed by run_at
+ *   READY      its queue's binary heap (priority desc, run_at asc, id asc)
+ *   RUNNING    the store's lease wheel, keyed by lease deadline
+ *   terminal   its queue's finish-order list (so purge pops from the head)
+ * and always in the id hash and its queue's id-ordered list (for at_list).
+ * The timer node, heap index and finish-list links are never needed at the
+ * same time, so they share one union: 40 bytes serve all three.
+ *
+ * Time: wheels run on the store's monotonic milliseconds.  A wall time t is
+ * armed at t - off, where off = wall - mono (ms) is re-read on every
+ * operation.  When a timer fires the wall clock is checked again and the
+ * timer re-armed for the remaining time if the wall clock went back, so no
+ * job is released before its run_at and no lease is taken before its
+ * deadline.  A forward step of more than JUMP_MS re-arms every timer at once
+ * (ADR/0005-clock-and-time.md).
+ *
+ * Per-job fields that rarely vary (type, max attempts, lease, backoff) are
+ * interned as a "class" shared by all jobs with the same values, which keeps
+ * a delayed job under 200 bytes beyond its payload (bench suite `memory`).
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "internal.h"
+#include "wheel.h"
+
+#define JUMP_MS 10
+
+struct mjob;
+struct mq;
+
+/* Shared per-job settings; interned, freed with the store. */
+struct mclass {
+    struct mclass *next;
+    int64_t lease_ms, base_ms, cap_ms;
+    uint32_t max_attempts;
+    int32_t jitter;
+    uint64_t hash;
+    char type[];
+};
+
+/* Rarely present per-job data. */
+struct mextra {
+    char *last_error;
+    void *result;
+    size_t result_len;
+    char *idem_key;
+};
+
+struct mjob {
+    union {
+        at_timer timer;                       /* SCHEDULED, RUNNING */
+        struct { struct mjob *next, *prev; } fin; /* terminal */
+        uint32_t heap_idx;                    /* READY */
+    } u;
+    struct mjob *hnext;          /* id hash chain */
+    struct mjob *lprev, *lnext;  /* queue's list, id order */
+    struct mq *q;
+    const struct mclass *cls;
+    struct mextra *x;
+    int64_t created_at, run_at, started_at, updated_at;
+    int64_t lease_or_fin;        /* lease deadline while RUNNING, finish time when terminal */
+    uint64_t token;
+    int32_t priority;
+    uint32_t attempts;
+    uint32_t payload_len;
+    uint8_t state;
+    uint8_t cancel_req;
+    uint8_t id[16];
+    unsigned char payload[];
+};
+
+struct mq {
+    struct mq *hnext; /* name hash chain */
+    struct mq *next;  /* all queues */
+    at_wheel *wheel;  /* SCHEDULED jobs by run_at */
+    struct mjob **heap;
+    uint32_t hn, hcap;
+    struct mjob *lhead, *ltail;
+    struct mjob *fhead, *ftail;
+    uint64_t counts[AT_STATE_COUNT__];
+    char name[];
+};
+
+/* An idempotency key held by a job until its TTL passes. */
+struct midem {
+    at_timer timer;
+    struct midem *hnext;
+    int64_t expires; /* wall ms */
+    uint8_t id[16];
+    uint64_t hash;
+    char key[];
+};
+
+struct at_backend {
+    at_store *store;
+    pthread_mutex_t mu;
+    struct mjob **jt; /* job hash */
+    size_t jmask, jn;
+    struct mq **qt;   /* queue hash */
+    size_t qmask, qn;
+    struct mq *queues;
+    struct midem **it; /* idempotency hash */
+    size_t imask, in;
+    struct mclass **ct;
+    size_t cmask, cn;
+    at_wheel *leases; /* RUNNING jobs by lease deadline */
+    at_wheel *idems;  /* keys by expiry */
+    int64_t off;      /* wall - mono, ms, as of the last re-arm */
+    uint64_t next_token;
+    /* Time of the operation in progress (set by sync_clock). */
+    int64_t now, mono;
+};
+
+/* ------------------------------------------------------------------ util */
+
+static uint64_t hash_bytes(const void *p, size_t n)
+{
+    /* FNV-1a then a final mix: names are short, distribution matters more
+     * than speed here. */
+    const unsigned char *s = p;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ s[i]) * 1099511628211ull;
+    h ^= h >> 31;
+    return h * 0x9E3779B97F4A7C15ull;
+}
+
+static uint64_t hash_id(const uint8_t id[16])
+{
+    /* Bytes 6..15 are random per millisecond and counted within it. */
+    uint64_t a, b;
+    memcpy(&a, id, 8);
+    memcpy(&b, id + 8, 8);
+    uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ull));
+    h ^= h >> 29;
+    return h * 0xBF58476D1CE4E5B9ull;
+}
+
+static int64_t floordiv(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+/* Grow a power-of-two chained table when its load passes 1. */
+#define GROW(tab, mask, count, type, hashof)                                                                 \
+    do {                                                                                                     \
+        if ((count) <= (mask))                                                                               \
+            break;                                                                                           \
+        size_t nm_ = (mask) * 2 + 1;                                                                         \
+        type **nt_ = at__calloc(nm_ + 1, sizeof *nt_);                                                      \
+        if (!nt_)                                                                                            \
+            break; /* keep the old table: slower chains, still correct */                                    \
+        for (size_t i_ = 0; i_ <= (mask); i_++)                                                              \
+            for (type *e_ = (tab)[i_], *n_; e_; e_ = n_) {                                                   \
+                n_ = e_->hnext;                                                                              \
+                size_t b_ = (size_t)(hashof(e_)) & nm_;                                                      \
+                e_->hnext = nt_[b_];                                                                         \
+                nt_[b_] = e_;                                                                                \
+            }                                                                                                \
+        at__free(tab);                                                                                       \
+        (tab) = nt_;                                                                                         \
+        (mask) = nm_;                                                                                        \
+    } while (0)
+
+#define JOB_HASH(j) hash_id((j)->id)
+#define Q_HASH(q) hash_bytes((q)->name, strlen((q)->name))
+#define I_HASH(e) ((e)->hash)
+#define C_HASH(c) ((c)->hash)
+
+/* ----------------------------------------------------------------- clock */
+
+static void arm_job(at_backend *m, struct mjob *j);
+static void arm_idem(at_backend *m, struct midem *e);
+
+/* Read the store's clocks for this operation and notice wall-clock steps. */
+static void sync_clock(at_backend *m)
+{
+    int64_t wall_ns, mono_ns;
+    at__store_clock_ns(m->store, &wall_ns, &mono_ns);
+    m->now = floordiv(wall_ns, 1000000);
+    m->mono = floordiv(mono_ns, 1000000);
+    int64_t off = floordiv(wall_ns - mono_ns, 1000000);
+    if (off > m->off + JUMP_MS) {
+        /* The wall clock stepped forward: deadlines armed with the old
+         * offset would be late, so re-arm everything with the new one. */
+        m->off = off;
+        for (struct mq *q = m->queues; q; q = q->next)
+            for (struct mjob *j = q->lhead; j; j = j->lnext)
+                if (j->state == AT_STATE_SCHEDULED || j->state == AT_STATE_RUNNING)
+                    arm_job(m, j);
+        for (size_t i = 0; i <= m->imask; i++)
+            for (struct midem *e = m->it[i]; e; e = e->hnext)
+                arm_idem(m, e);
+    } else if (off != m->off) {
+        /* Stepped back, or slewed a little: early timers are caught when
+         * they fire; new timers use the current offset. */
+        m->off = off;
+    }
+}
+
+static uint64_t wheel_time(const at_backend *m, int64_t wall)
+{
+    int64_t t = wall - m->off;
+    return t < 0 ? 0 : (uint64_t)t;
+}
+
+/* ----------------------------------------------------------------- heap */
+
+static bool before(const struct mjob *a, const struct mjob *b)
+{
+    if (a->priority != b->priority)
+        return a->priority > b->priority;
+    if (a->run_at != b->run_at)
+        return a->run_at < b->run_at;
+    return memcmp(a->id, b->id, 16) < 0;
+}
+
+static void heap_set(struct mq *q, uint32_t i, struct mjob *j)
+{
+    q->heap[i] = j;
+    j->u.heap_idx = i;
+}
+
+static void heap_up(struct mq *q, uint32_t i)
+{
+    struct mjob *j = q->heap[i];
+    while (i > 0) {
+        uint32_t p = (i - 1) / 2;
+        if (!before(j, q->heap[p]))
+            break;
+        heap_set(q, i, q->heap[p]);
+        i = p;
+    }
+    heap_set(q, i, j);
+}
+
+static void heap_down(struct mq *q, uint32_t i)
+{
+    struct mjob *j = q->heap[i];
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= q->hn)
+            break;
+        if (c + 1 < q->hn && before(q->heap[c + 1], q->heap[c]))
+            c++;
+        if (!before(q->heap[c], j))
+            break;
+        heap_set(q, i, q->heap[c]);
+        i = c;
+    }
+    heap_set(q, i, j);
+}
+
+static int heap_reserve(struct mq *q, size_t extra)
+{
+    if (q->hn + extra <= q->hcap)
+        return 0;
+    size_t nc = q->hcap ? q->hcap : 16;
+    while (nc < q->hn + extra)
+        nc *= 2;
+    if (nc > UINT32_MAX)
+        return AT_ERR_FULL;
+    struct mjob **h = at__realloc(q->heap, nc * sizeof *h);
+    if (!h)
+        return AT_ERR_NOMEM;
+    q->heap = h;
+    q->hcap = (uint32_t)nc;
+    return 0;
+}
+
+/* Callers reserve space first, so pushing cannot fail mid-transition. */
+static void heap_push(struct mq *q, struct mjob *j)
+{
+    heap_set(q, q->hn++, j);
+    heap_up(q, q->hn - 1);
+}
+
+static void heap_remove(struct mq *q, struct mjob *j)
+{
+    uint32_t i = j->u.heap_idx;
+    struct mjob *last = q->heap[--q->hn];
+    if (i < q->hn) {
+        heap_set(q, i, last);
+        heap_up(q, i);
+        heap_down(q, last->u.heap_idx);
+    }
+}
+
+/* ----------------------------------------------------------- transitions */
+
+static void fin_append(struct mq *q, struct mjob *j)
+{
+    j->u.fin.next = NULL;
+    j->u.fin.prev = q->ftail;
+    if (q->ftail)
+        q->ftail->u.fin.next = j;
+    else
+        q->fhead = j;
+    q->ftail = j;
+}
+
+static void fin_remove(struct mq *q, struct mjob *j)
+{
+    if (j->u.fin.prev)
+        j->u.fin.prev->u.fin.next = j->u.fin.next;
+    else
+        q->fhead = j->u.fin.next;
+    if (j->u.fin.next)
+        j->u.fin.next->u.fin.prev = j->u.fin.prev;
+    else
+        q->ftail = j->u.fin.prev;
+}
+
+/* Take j out of whatever structure its state keeps it in. */
+static void leave_state(at_backend *m, struct mjob *j)
+{
+    switch (j->state) {
+    case AT_STATE_SCHEDULED:
+        at__wheel_del(j->q->wheel, &j->u.timer);
+        break;
+    case AT_STATE_RUNNING:
+        at__wheel_del(m->leases, &j->u.timer);
+        break;
+    case AT_STATE_READY:
+        heap_remove(j->q, j);
+        break;
+    case AT_STATE_SUCCEEDED:
+    case AT_STATE_DEAD:
+    case AT_STATE_CANCELLED:
+        fin_remove(j->q, j);
+        break;
+    default:
+        break;
+    }
+    j->q->counts[j->state]--;
+}
+
+/* Put j into `state` (it must have left its old one).  READY needs heap room
+ * reserved by the caller. */
+static void enter_state(at_backend *m, struct mjob *j, int state)
+{
+    j->state = (uint8_t)state;
+    j->updated_at = m->now;
+    j->q->counts[state]++;
+    switch (state) {
+    case AT_STATE_SCHEDULED:
+    case AT_STATE_RUNNING:
+        at__timer_init(&j->u.timer);
+        arm_job(m, j);
+        break;
+    case AT_STATE_READY:
+        heap_push(j->q, j);
+        break;
+    default:
+        j->lease_or_fin = m->now;
+        fin_append(j->q, j);
+        break;
+    }
+}
+
+static void arm_job(at_backend *m, struct mjob *j)
+{
+    if (j->state == AT_STATE_SCHEDULED)
+        at__wheel_add(j->q->wheel, &j->u.timer, wheel_time(m, j->run_at));
+    else
+        at__wheel_add(m->leases, &j->u.timer, wheel_time(m, j->lease_or_fin));
+}
+
+static int set_error(struct mjob *j, const char *text)
+{
+    if (!text)
+        return 0;
+    if (!j->x) {
+        j->x = at__calloc(1, sizeof *j->x);
+        if (!j->x)
+            return AT_ERR_NOMEM;
+    }
+    char *t = at__strdup(text);
+    if (!t)
+        return AT_ERR_NOMEM;
+    at__free(j->x->last_error);
+    j->x->last_error = t;
+    return 0;
+}
+
+/* Fire callbacks: the wheel already unlinked the timer. */
+struct fire_ctx {
+    at_backend *m;
+    at_wheel *w;
+};
+
+static void rearm_remaining(at_backend *m, at_wheel *w, at_timer *t, int64_t due_wall)
+{
+    /* The wall clock is behind the deadline (it stepped back): wait for the
+     * remaining wall time, measured on the monotonic clock. */
+    at__wheel_add(w, t, (uint64_t)(m->mono + (due_wall - m->now)));
+}
+
+static void on_due(at_timer *t, void *ud)
+{
+    struct fire_ctx *c = ud;
+    struct mjob *j = (struct mjob *)t;
+    if (c->m->now < j->run_at) {
+        rearm_remaining(c->m, c->w, t, j->run_at);
+        return;
+    }
+    if (heap_reserve(j->q, 1)) {
+        /* No memory for the heap slot: stay SCHEDULED, try again in 1 ms. */
+        at__wheel_add(c->w, t, (uint64_t)c->m->mono + 1);
+        return;
+    }
+    leave_state(c->m, j); /* the timer is idle already: only the count moves */
+    enter_state(c->m, j, AT_STATE_READY);
+}
+
+static void on_lease(at_timer *t, void *ud)
+{
+    struct fire_ctx *c = ud;
+    at_backend *m = c->m;
+    struct mjob *j = (struct mjob *)t;
+    if (m->now < j->lease_or_fin) {
+        rearm_remaining(m, c->w, t, j->lease_or_fin);
+        return;
+    }
+    int to;
+    const char *why;
+    if (j->cancel_req) {
+        to = AT_STATE_CANCELLED, why = "cancelled; the holder's lease expired";
+    } else if (j->attempts >= j->cls->max_attempts) {
+        to = AT_STATE_DEAD, why = "lease expired on the last attempt";
+    } else {
+        to = AT_STATE_READY, why = "lease expired";
+    }
+    if (to == AT_STATE_READY && heap_reserve(j->q, 1)) {
+        at__wheel_add(c->w, t, (uint64_t)m->mono + 1);
+        return;
+    }
+    set_error(j, why); /* best effort: the transition matters more than the text */
+    leave_state(m, j);
+    enter_state(m, j, to);
+}
+
+static void idem_unlink(at_backend *m, struct midem *e)
+{
+    for (struct midem **pp = &m->it[e->hash & m->imask]; *pp; pp = &(*pp)->hnext)
+        if (*pp == e) {
+            *pp = e->hnext;
+            break;
+        }
+    m->in--;
+}
+
+static void on_idem(at_timer *t, void *ud)
+{
+    struct fire_ctx *c = ud;
+    struct midem *e = (struct midem *)t;
+    if (c->m->now < e->expires) {
+        rearm_remaining(c->m, c->w, t, e->expires);
+        return;
+    }
+    idem_unlink(c->m, e);
+    at__free(e);
+}
+
+static void arm_idem(at_backend *m, struct midem *e)
+{
+    at__wheel_add(m->idems, &e->timer, wheel_time(m, e->expires));
+}
+
+static void advance_queue(at_backend *m, struct mq *q)
+{
+    struct fire_ctx c = {m, q->wheel};
+    at__wheel_advance(q->wheel, (uint64_t)m->mono, on_due, &c);
+}
+
+static void advance_common(at_backend *m)
+{
+    struct fire_ctx c = {m, m->leases};
+    at__wheel_advance(m->leases, (uint64_t)m->mono, on_lease, &c);
+    c.w = m->idems;
+    at__wheel_advance(m->idems, (uint64_t)m->mono, on_idem, &c);
+}
+
+/* ---------------------------------------------------------------- lookup */
+
+static struct mq *find_queue(at_backend *m, const char *name)
+{
+    uint64_t h = hash_bytes(name, strlen(name));
+    for (struct mq *q = m->qt[h & m->qmask]; q; q = q->hnext)
+        if (strcmp(q->name, name) == 0)
+            return q;
+    return NULL;
+}
+
+static struct mq *get_queue(at_backend *m, const char *name)
+{
+    struct mq *q = find_queue(m, name);
+    if (q)
+        return q;
+    size_t n = strlen(name);
+    q = at__calloc(1, sizeof *q + n + 1);
+    if (!q)
+        return NULL;
+    memcpy(q->name, name, n + 1);
+    q->wheel = at__wheel_new((uint64_t)m->mono);
+    if (!q->wheel) {
+        at__free(q);
+        return NULL;
+    }
+    uint64_t h = hash_bytes(name, n);
+    q->hnext = m->qt[h & m->qmask];
+    m->qt[h & m->qmask] = q;
+    q->next = m->queues;
+    m->queues = q;
+    m->qn++;
+    GROW(m->qt, m->qmask, m->qn, struct mq, Q_HASH);
+    return q;
+}
+
+static struct mjob *find_job(at_backend *m, const uint8_t id[16])
+{
+    for (struct mjob *j = m->jt[hash_id(id) & m->jmask]; j; j = j->hnext)
+        if (memcmp(j->id, id, 16) == 0)
+            return j;
+    return NULL;
+}
+
+static struct midem *find_idem(at_backend *m, const char *key, uint64_t h)
+{
+    for (struct midem *e = m->it[h & m->imask]; e; e = e->hnext)
+        if (e->hash == h && strcmp(e->key, key) == 0)
+            return e;
+    return NULL;
+}
+
+static const struct mclass *get_class(at_backend *m, const at_job_info *ji)
+{
+    size_t tn = strlen(ji->type);
+    uint64_t h = hash_bytes(ji->type, tn);
+    h ^= hash_bytes(&ji->lease_ms, sizeof ji->lease_ms) + (uint64_t)ji->max_attempts * 31 +
+         (uint64_t)ji->backoff_base_ms * 131 + (uint64_t)ji->backoff_cap_ms * 65599 + (uint64_t)ji->backoff_jitter;
+    for (struct mclass *c = m->ct[h & m->cmask]; c; c = c->next)
+        if (c->hash == h && c->lease_ms == ji->lease_ms && c->max_attempts == ji->max_attempts &&
+            c->base_ms == ji->backoff_base_ms && c->cap_ms == ji->backoff_cap_ms &&
+            c->jitter == ji->backoff_jitter && strcmp(c->type, ji->type) == 0)
+            return c;
+    struct mclass *c = at__malloc(sizeof *c + tn + 1);
+    if (!c)
+        return NULL;
+    c->lease_ms = ji->lease_ms;
+    c->max_attempts = ji->max_attempts;
+    c->base_ms = ji->backoff_base_ms;
+    c->cap_ms = ji->backoff_cap_ms;
+    c->jitter = ji->backoff_jitter;
+    c->hash = h;
+    memcpy(c->type, ji->type, tn + 1);
+    c->next = m->ct[h & m->cmask];
+    m->ct[h & m->cmask] = c;
+    m->cn++;
+    /* Classes chain through `next`; rehash by hand (GROW expects hnext). */
+    if (m->cn > m->cmask) {
+        size_t nm = m->cmask * 2 + 1;
+        struct mclass **nt = at__calloc(nm + 1, sizeof *nt);
+        if (nt) {
+            for (size_t i = 0; i <= m->cmask; i++)
+                for (struct mclass *e = m->ct[i], *n; e; e = n) {
+                    n = e->next;
+                    e->next = nt[e->hash & nm];
+                    nt[e->hash & nm] = e;
+                }
+            at__free(m->ct);
+            m->ct = nt;
+            m->cmask = nm;
+        }
+    }
+    return c;
+}
+
+/* ------------------------------------------------------------- snapshots */
+
+static int snapshot(at_job **out, const struct mjob *j)
+{
+    at_job_info i;
+    at_job_info_init(&i);
+    at_id_format(i.id, j->id);
+    i.type = j->cls->type;
+    i.queue = j->q->name;
+    i.payload = j->payload;
+    i.payload_len = j->payload_len;
+    i.state = j->state;
+    i.priority = j->priority;
+    i.attempts = j->attempts;
+    i.max_attempts = j->cls->max_attempts;
+    i.token = j->token;
+    i.created_at = j->created_at;
+    i.run_at = j->run_at;
+    i.started_at = j->started_at;
+    i.updated_at = j->updated_at;
+    if (j->state == AT_STATE_RUNNING)
+        i.lease_until = j->lease_or_fin;
+    else if (j->state >= AT_STATE_SUCCEEDED)
+        i.finished_at = j->lease_or_fin;
+    i.lease_ms = j->cls->lease_ms;
+    i.backoff_base_ms = j->cls->base_ms;
+    i.backoff_cap_ms = j->cls->cap_ms;
+    i.backoff_jitter = j->cls->jitter;
+    i.cancel_requested = j->cancel_req;
+    if (j->x) {
+        i.last_error = j->x->last_error;
+        i.result = j->x->result;
+        i.result_len = j->x->result_len;
+        i.idempotency_key = j->x->idem_key;
+    }
+    return at_job_create(out, &i);
+}
+
+/* ------------------------------------------------------------ open/close */
+
+static void free_job(struct mjob *j)
+{
+    if (j->x) {
+        at__free(j->x->last_error);
+        at__free(j->x->result);
+        at__free(j->x->idem_key);
+        at__free(j->x);
+    }
+    at__free(j);
+}
+
+static void mem_close(at_backend *m)
+{
+    if (!m)
+        return;
+    for (struct mq *q = m->queues, *nq; q; q = nq) {
+        nq = q->next;
+        for (struct mjob *j = q->lhead, *n; j; j = n) {
+            n = j->lnext;
+            free_job(j);
+        }
+        at__wheel_free(q->wheel);
+        at__free(q->heap);
+        at__free(q);
+    }
+    for (size_t i = 0; m->it && i <= m->imask; i++)
+        for (struct midem *e = m->it[i], *n; e; e = n) {
+            n = e->hnext;
+            at__free(e);
+        }
+    for (size_t i = 0; m->ct && i <= m->cmask; i++)
+        for (struct mclass *c = m->ct[i], *n; c; c = n) {
+            n = c->next;
+            at__free(c);
+        }
+    at__wheel_free(m->leases);
+    at__wheel_free(m->idems);
+    at__free(m->jt);
+    at__free(m->qt);
+    at__free(m->it);
+    at__free(m->ct);
+    pthread_mutex_destroy(&m->mu);
+    at__free(m);
+}
+
+static int mem_open(at_backend **out, at_store *store, const char *uri)
+{
+    if (strcmp(uri, "memory:") != 0)
+        return at_store_error(store, AT_ERR_URI, 0, "the memory backend takes no path or options: use \"memory:\"");
+    at_backend *m = at__calloc(1, sizeof *m);
+    if (!m)
+        return AT_ERR_NOMEM;
+    m->store = store;
+    pthread_mutex_init(&m->mu, NULL);
+    m->jmask = 1023;
+    m->qmask = 15;
+    m->imask = 63;
+    m->cmask = 15;
+    m->jt = at__calloc(m->jmask + 1, sizeof *m->jt);
+    m->qt = at__calloc(m->qmask + 1, sizeof *m->qt);
+    m->it = at__calloc(m->imask + 1, sizeof *m->it);
+    m->ct = at__calloc(m->cmask + 1, sizeof *m->ct);
+    m->next_token = 1;
+    if (!m->jt || !m->qt || !m->it || !m->ct) {
+        mem_close(m);
+        return AT_ERR_NOMEM;
+    }
+    *out = m;
+    return 0;
+}
+
+/* Lock the store and read the clocks for this operation.  The store-wide
+ * wheels are made at the first job operation, when the store's clock is
+ * fixed (at_store_set_clock is refused after it), so they start on the right
+ * monotonic base.  On failure the lock is not held. */
+static int lock_and_sync(at_backend *m)
+{
+    pthread_mutex_lock(&m->mu);
+    sync_clock(m);
+    if (!m->leases || !m->idems) {
+        if (!m->leases)
+            m->leases = at__wheel_new((uint64_t)m->mono);
+        if (!m->idems)
+            m->idems = at__wheel_new((uint64_t)m->mono);
+        if (!m->leases || !m->idems) {
+            pthread_mutex_unlock(&m->mu);
+            return at_store_error(m->store, AT_ERR_NOMEM, 0, "out of memory for the store's timers");
+        }
+    }
+    return 0;
+}
+#define LOCK(m)                                                                                              \
+    do {                                                                                                     \
+        int l_rc_ = lock_and_sync(m);                                                                        \
+        if (l_rc_)                                                                                           \
+            return l_rc_;                                                                                    \
+    } while (0)
+
+/* --------------------------------------------------------------- enqueue */
+
+static void list_insert(struct mq *q, struct mjob *j)
+{
+    /* Ids grow within a process, so this is an append unless two threads
+     * made their ids in one order and took the lock in the other. */
+    struct mjob *p = q->ltail;
+    while (p && memcmp(p->id, j->id, 16) > 0)
+        p = p->lprev;
+    j->lprev = p;
+    j->lnext = p ? p->lnext : q->lhead;
+    if (j->lnext)
+        j->lnext->lprev = j;
+    else
+        q->ltail = j;
+    if (p)
+        p->lnext = j;
+    else
+        q->lhead = j;
+}
+
+static void list_remove(struct mq *q, struct mjob *j)
+{
+    if (j->lprev)
+        j->lprev->lnext = j->lnext;
+    else
+        q->lhead = j->lnext;
+    if (j->lnext)
+        j->lnext->lprev = j->lprev;
+    else
+        q->ltail = j->lprev;
+}
+
+static void job_unhash(at_backend *m, struct mjob *j)
+{
+    for (struct mjob **pp = &m->jt[hash_id(j->id) & m->jmask]; *pp; pp = &(*pp)->hnext)
+        if (*pp == j) {
+            *pp = j->hnext;
+            break;
+        }
+    m->jn--;
+}
+
+struct pending {
+    struct mjob *job;
+    struct midem *idem;
+};
+
+static int mem_enqueue(at_backend *m, at_enqueue_item *items, size_t n)
+{
+    /* Build every record first, then link them all: a failure before the
+     * linking leaves the store untouched (all-or-nothing). */
+    struct pending *pend = at__calloc(n, sizeof *pend);
+    if (!pend)
+        return AT_ERR_NOMEM;
+    int rc = lock_and_sync(m);
+    if (rc) {
+        at__free(pend);
+        return rc;
+    }
+    struct mq **qs = at__calloc(n, sizeof *qs);
+    if (!qs)
+        rc = AT_ERR_NOMEM;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        at_job_info *ji = &items[i].job;
+        const char *key = ji->idempotency_key;
+        if (key) {
+            uint64_t h = hash_bytes(key, strlen(key));
+            struct midem *e = find_idem(m, key, h);
+            if (e && e->expires <= m->now)
+                e = NULL; /* expired, its timer just has not run yet */
+            const uint8_t *dup = e ? e->id : NULL;
+            for (size_t k = 0; !dup && k < i; k++)
+                if (pend[k].idem && pend[k].idem->hash == h && strcmp(pend[k].idem->key, key) == 0)
+                    dup = pend[k].idem->id;
+            if (dup) {
+                items[i].status = AT_ERR_DUPLICATE;
+                at_id_format(items[i].result_id, dup);
+                continue;
+            }
+            size_t kn = strlen(key);
+            struct midem *ne = at__malloc(sizeof *ne + kn + 1);
+            if (!ne) {
+                rc = AT_ERR_NOMEM;
+                break;
+            }
+            at__timer_init(&ne->timer);
+            ne->hnext = NULL;
+            ne->hash = h;
+            memcpy(ne->key, key, kn + 1);
+            at_id_parse(ne->id, ji->id);
+            ne->expires = m->now + ji->idempotency_ttl_ms;
+            pend[i].idem = ne;
+        }
+        qs[i] = get_queue(m, ji->queue);
+        const struct mclass *cls = qs[i] ? get_class(m, ji) : NULL;
+        struct mjob *j = cls ? at__malloc(sizeof *j + ji->payload_len) : NULL;
+        if (!j) {
+            rc = AT_ERR_NOMEM;
+            break;
+        }
+        memset(j, 0, sizeof *j);
+        pend[i].job = j;
+        j->cls = cls;
+        j->q = qs[i];
+        at_id_parse(j->id, ji->id);
+        if (ji->payload_len)
+            memcpy(j->payload, ji->payload, ji->payload_len);
+        j->payload_len = (uint32_t)ji->payload_len;
+        j->priority = ji->priority;
+        j->created_at = m->now;
+        j->run_at = ji->run_at != AT_TIME_NONE ? ji->run_at : m->now + ji->delay_ms;
+        j->started_at = AT_TIME_NONE;
+        j->lease_or_fin = AT_TIME_NONE;
+        if (key) {
+            j->x = at__calloc(1, sizeof *j->x);
+            if (!j->x || !(j->x->idem_key = at__strdup(key))) {
+                rc = AT_ERR_NOMEM;
+                break;
+            }
+        }
+        if (j->run_at <= m->now && heap_reserve(j->q, 1)) {
+            rc = AT_ERR_NOMEM;
+            break;
+        }
+    }
+    if (rc == 0) {
+        for (size_t i = 0; i < n; i++) {
+            struct mjob *j = pend[i].job;
+            if (!j)
+                continue;
+            /* Heap room for READY jobs of one queue in one batch. */
+            if (j->run_at <= m->now && heap_reserve(j->q, n)) {
+                rc = AT_ERR_NOMEM;
+                break;
+            }
+        }
+    }
+    if (rc) {
+        for (size_t i = 0; i < n; i++) {
+            if (pend[i].job)
+                free_job(pend[i].job);
+            at__free(pend[i].idem);
+        }
+        pthread_mutex_unlock(&m->mu);
+        at__free(pend);
+        at__free(qs);
+        return rc == AT_ERR_NOMEM ? at_store_error(m->store, rc, 0, "out of memory while enqueueing") : rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct mjob *j = pend[i].job;
+        if (!j)
+            continue;
+        size_t b = hash_id(j->id) & m->jmask;
+        j->hnext = m->jt[b];
+        m->jt[b] = j;
+        m->jn++;
+        list_insert(j->q, j);
+        enter_state(m, j, j->run_at > m->now ? AT_STATE_SCHEDULED : AT_STATE_READY);
+        if (pend[i].idem) {
+            struct midem *e = pend[i].idem;
+            struct midem *old = find_idem(m, e->key, e->hash);
+            if (old) { /* an expired holder: the new job takes the key */
+                at__wheel_del(m->idems, &old->timer);
+                idem_unlink(m, old);
+                at__free(old);
+            }
+            e->hnext = m->it[e->hash & m->imask];
+            m->it[e->hash & m->imask] = e;
+            m->in++;
+            arm_idem(m, e);
+        }
+        items[i].status = 0;
+        memcpy(items[i].result_id, items[i].job.id, AT_ID_SIZE);
+    }
+    GROW(m->jt, m->jmask, m->jn, struct mjob, JOB_HASH);
+    GROW(m->it, m->imask, m->in, struct midem, I_HASH);
+    pthread_mutex_unlock(&m->mu);
+    at__free(pend);
+    at__free(qs);
+    return 0;
+}
+
+/* ----------------------------------------------------------------- claim */
+
+static int mem_claim(at_job **jobs, size_t *n_out, int64_t *wake, at_backend *m, const char *const *queues,
+                     size_t nq, size_t max)
+{
+    LOCK(m);
+    advance_common(m);
+    size_t n = 0;
+    uint64_t next = at__wheel_next(m->leases);
+    int rc = 0;
+    for (size_t qi = 0; qi < nq; qi++) {
+        struct mq *q = find_queue(m, queues[qi]);
+        if (!q)
+            continue;
+        advance_queue(m, q);
+        while (n < max && q->hn > 0 && rc == 0) {
+            struct mjob *j = q->heap[0];
+            /* Snapshot first: if it fails the job simply stays READY. */
+            heap_remove(q, j);
+            q->counts[AT_STATE_READY]--;
+            j->attempts++;
+            j->token = m->next_token++;
+            j->started_at = m->now;
+            j->lease_or_fin = m->now + j->cls->lease_ms;
+            enter_state(m, j, AT_STATE_RUNNING);
+            rc = snapshot(&jobs[n], j);
+            if (rc) {
+                /* Undo: back to READY, as if never claimed. */
+                leave_state(m, j);
+                j->attempts--;
+                j->started_at = AT_TIME_NONE;
+                j->lease_or_fin = AT_TIME_NONE;
+                enter_state(m, j, AT_STATE_READY);
+                break;
+            }
+            n++;
+        }
+        uint64_t qn = at__wheel_next(q->wheel);
+        if (qn < next)
+            next = qn;
+    }
+    *wake = next == AT_WHEEL_NEVER ? AT_TIME_NONE : (int64_t)next;
+    pthread_mutex_unlock(&m->mu);
+    *n_out = n;
+    if (rc && n == 0)
+        return at_store_error(m->store, rc, 0, "out of memory while claiming");
+    return 0;
+}
+
+/* --------------------------------------------------------- lease holders */
+
+/* Find the job held under `token`, or say why it is not. */
+static int held(struct mjob **out, at_backend *m, const char *id, uint64_t token)
+{
+    uint8_t b[16];
+    at_id_parse(b, id);
+    struct mjob *j = find_job(m, b);
+    if (!j)
+        return at_store_error(m->store, AT_ERR_NOTFOUND, 0, "no job %s", id);
+    advance_queue(m, j->q);
+    if (j->token != token || token == 0)
+        return at_store_error(m->store, AT_ERR_STALE, 0, "job %s: token %llu is not its current lease", id,
+                              (unsigned long long)token);
+    if (j->state == AT_STATE_CANCELLED)
+        return at_store_error(m->store, AT_ERR_CANCELLED, 0, "job %s was cancelled", id);
+    if (j->state != AT_STATE_RUNNING)
+        return at_store_error(m->store, AT_ERR_STALE, 0, "job %s is %s: the lease is over", id,
+                              at_state_name(j->state));
+    *out = j;
+    return 0;
+}
+
+static int cancel_holder(at_backend *m, struct mjob *j, const char *id)
+{
+    leave_state(m, j);
+    enter_state(m, j, AT_STATE_CANCELLED);
+    return at_store_error(m->store, AT_ERR_CANCELLED, 0, "job %s was cancelled while running", id);
+}
+
+static int mem_ack(at_backend *m, const char *id, uint64_t token, const void *result, size_t len)
+{
+    LOCK(m);
+    advance_common(m);
+    struct mjob *j;
+    int rc = held(&j, m, id, token);
+    if (rc == 0 && j->cancel_req)
+        rc = cancel_holder(m, j, id);
+    else if (rc == 0) {
+        void *copy = result ? at__memdup(result, len) : NULL;
+        if (result && !copy)
+            rc = AT_ERR_NOMEM;
+        else if (copy && !j->x && !(j->x = at__calloc(1, sizeof *j->x))) {
+            at__free(copy);
+            rc = AT_ERR_NOMEM;
+        } else {
+            if (copy) {
+                at__free(j->x->result);
+                j->x->result = copy;
+                j->x->result_len = len;
+            }
+            leave_state(m, j);
+            enter_state(m, j, AT_STATE_SUCCEEDED);
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
+static int mem_fail(int32_t *state_out, at_backend *m, const char *id, uint64_t token, const char *error,
+                    uint32_t flags, int64_t delay)
+{
+    LOCK(m);
+    advance_common(m);
+    struct mjob *j;
+    int rc = held(&j, m, id, token);
+    if (rc == 0 && j->cancel_req) {
+        rc = cancel_holder(m, j, id);
+        *state_out = AT_STATE_CANCELLED;
+    } else if (rc == 0) {
+        int to;
+        if ((flags & AT_FAIL_PERMANENT) || j->attempts >= j->cls->max_attempts)
+            to = AT_STATE_DEAD;
+        else
+            to = delay > 0 ? AT_STATE_SCHEDULED : AT_STATE_READY;
+        if ((error && (rc = set_error(j, error))) || (to == AT_STATE_READY && (rc = heap_reserve(j->q, 1)))) {
+            pthread_mutex_unlock(&m->mu);
+            return at_store_error(m->store, rc, 0, "out of memory while failing job %s", id);
+        }
+        leave_state(m, j);
+        if (to != AT_STATE_DEAD)
+            j->run_at = m->now + delay;
+        enter_state(m, j, to);
+        *state_out = to;
+    }
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
+static int mem_touch(at_backend *m, const char *id, uint64_t token, int64_t extend)
+{
+    LOCK(m);
+    advance_common(m);
+    struct mjob *j;
+    int rc = held(&j, m, id, token);
+    if (rc == 0 && j->cancel_req)
+        rc = cancel_holder(m, j, id);
+    else if (rc == 0) {
+        j->lease_or_fin = m->now + (extend > 0 ? extend : j->cls->lease_ms);
+        arm_job(m, j);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
+/* ------------------------------------------------------------ inspection */
+
+static int mem_cancel(int32_t *pending, at_backend *m, const char *id)
+{
+    uint8_t b[16];
+    at_id_parse(b, id);
+    LOCK(m);
+    advance_common(m);
+    struct mjob *j = find_job(m, b);
+    int rc = 0;
+    if (!j) {
+        rc = at_store_error(m->store, AT_ERR_NOTFOUND, 0, "no job %s", id);
+    } else {
+        advance_queue(m, j->q);
+        if (j->state >= AT_STATE_SUCCEEDED) {
+            rc = at_store_error(m->store, AT_ERR_TERMINAL, 0, "job %s is already %s", id, at_state_name(j->state));
+        } else if (j->state == AT_STATE_RUNNING) {
+            j->cancel_req = 1;
+            j->updated_at = m->now;
+            *pending = 1;
+        } else {
+            leave_state(m, j);
+            enter_state(m, j, AT_STATE_CANCELLED);
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
+static int mem_get(at_job **out, at_backend *m, const char *id)
+{
+    uint8_t b[16];
+    at_id_parse(b, id);
+    LOCK(m);
+    advance_common(m);
+    struct mjob *j = find_job(m, b);
+    int rc;
+    if (!j) {
+        rc = at_store_error(m->store, AT_ERR_NOTFOUND, 0, "no job %s", id);
+    } else {
+        advance_queue(m, j->q);
+        rc = snapshot(out, j);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
+/* The first job of q after `after` (NULL: from the start) in id order. */
+static struct mjob *list_from(at_backend *m, struct mq *q, const uint8_t *after)
+{
+    if (!after)
+        return q->lhead;
+    struct mjob *c = find_job(m, after);
+    if (c && c->q == q)
+        return c->lnext;
+    /* The cursor job is gone or in another queue: walk back from the tail,
+     * which is where recent ids live. */
+    struct mjob *j = q->ltail;
+    while (j && memcmp(j->id, after, 16) > 0)
+        j = j->lprev;
+    return j ? j->lnext : q->lhead;
+}
+
+static int mem_list(at_job **jobs, size_t *n_out, char *cursor_out, at_backend *m, const char *queue,
+                    int32_t state, const char *cursor, size_t limit)
+{
+    uint8_t after[16];
+    if (cursor && at_id_parse(after, cursor))
+        return at_store_error(m->store, AT_ERR_INVAL, 0, "'%s' is not a cursor of this store", cursor);
+    LOCK(m);
+    advance_common(m);
+    /* One cursor per queue in play; merged by id. */
+    size_t nq = 0;
+    for (struct mq *q = m->queues; q; q = q->next)
+        if (!queue || strcmp(q->name, queue) == 0)
+            nq++;
+    struct mjob **pos = at__calloc(nq ? nq : 1, sizeof *pos);
+    if (!pos) {
+        pthread_mutex_unlock(&m->mu);
+        return AT_ERR_NOMEM;
+    }
+    size_t k = 0;
+    for (struct mq *q = m->queues; q; q = q->next)
+        if (!queue || strcmp(q->name, queue) == 0) {
+            advance_queue(m, q);
+            pos[k++] = list_from(m, q, cursor ? after : NULL);
+        }
+    size_t n = 0;
+    int rc = 0;
+    bool more = false;
+    for (;;) {
+        size_t best = nq;
+        for (size_t i = 0; i < nq; i++) {
+            while (pos[i] && state != AT_STATE_ANY && pos[i]->state != state)
+                pos[i] = pos[i]->lnext;
+            if (pos[i] && (best == nq || memcmp(pos[i]->id, pos[best]->id, 16) < 0))
+                best = i;
+        }
+        if (best == nq)
+            break;
+        if (n == limit) {
+            more = true;
+            break;
+        }
+        rc = snapshot(&jobs[n], pos[best]);
+        if (rc)
+            break;
+        n++;
+        pos[best] = pos[best]->lnext;
+    }
+    if (rc) {
+        while (n > 0)
+            at_job_free(jobs[--n]);
+    } else if (more) {
+        memcpy(cursor_out, at_job_id(jobs[n - 1]), AT_ID_SIZE);
+    }
+    pthread_mutex_unlock(&m->mu);
+    at__free(pos);
+    *n_out = n;
+    return rc;
+}
+
+static void requeue_one(at_backend *m, struct mjob *j)
+{
+    leave_state(m, j);
+    j->attempts = 0;
+    j->cancel_req = 0;
+    j->lease_or_fin = AT_TIME_NONE;
+    j->run_at = m->now;
+    enter_state(m, j, AT_STATE_READY);
+}
+
+static int mem_requeue(uint64_t *n_out, at_backend *m, const char *queue, const char *id)
+{
+    LOCK(m);
+    advance_common(m);
+    int rc = 0;
+    uint64_t n = 0;
+    if (id) {
+        uint8_t b[16];
+        at_id_parse(b, id);
+        struct mjob *j = find_job(m, b);
+        if (!j || (queue && strcmp(j->q->name, queue) != 0))
+            rc = at_store_error(m->store, AT_ERR_NOTFOUND, 0, "no job %s%s%s", id, queue ? " in queue " : "",
+                                queue ? queue : "");
+        else if (j->state != AT_STATE_DEAD)
+            rc = at_store_error(m->store, AT_ERR_STATE, 0, "job %s is %s, not dead", id, at_state_name(j->state));
+        else if ((rc = heap_reserve(j->q, 1)) == 0) {
+            requeue_one(m, j);
+            n = 1;
+        }
+    } else {
+        for (struct mq *q = m->queues; q && rc == 0; q = q->next) {
+            if (queue && strcmp(q->name, queue) != 0)
+                continue;
+            if ((rc = heap_reserve(q, q->counts[AT_STATE_DEAD])))
+                break;
+            for (struct mjob *j = q->fhead, *nx; j; j = nx) {
+                nx = j->u.fin.next;
+                if (j->state == AT_STATE_DEAD) {
+                    requeue_one(m, j);
+                    n++;
+                }
+            }
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+    *n_out = n;
+    return rc;
+}
+
+static int mem_purge(uint64_t *n_out, at_backend *m, int64_t older_than)
+{
+    LOCK(m);
+    advance_common(m);
+    int64_t cutoff = m->now - older_than;
+    uint64_t n = 0;
+    for (struct mq *q = m->queues; q; q = q->next) {
+        /* Finish order is append order, so the old ones are at the head. */
+        while (q->fhead && q->fhead->lease_or_fin < cutoff) {
+            struct mjob *j = q->fhead;
+            leave_state(m, j);
+            list_remove(q, j);
+            job_unhash(m, j);
+            free_job(j);
+            n++;
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+    *n_out = n;
+    return 0;
+}
+
+static int mem_stats(at_stats *st, at_backend *m)
+{
+    LOCK(m);
+    advance_common(m);
+    int rc = 0;
+    for (struct mq *q = m->queues; q && rc == 0; q = q->next) {
+        advance_queue(m, q);
+        uint64_t e = at__wheel_earliest(q->wheel);
+        int64_t due = e == AT_WHEEL_NEVER ? AT_TIME_NONE : (int64_t)e + m->off;
+        rc = at_stats_add_queue(st, q->name, q->counts, due);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
+const at_store_vtable at__memory_vtable = {
+    .version = AT_STORE_VTABLE_VERSION,
+    .size = sizeof(at_store_vtable),
+    .scheme = "memory",
+    .flags = AT_STORE_F_HOST_CLOCK,
+    .open = mem_open,
+    .close = mem_close,
+    .enqueue = mem_enqueue,
+    .claim = mem_claim,
+    .ack = mem_ack,
+    .fail = mem_fail,
+    .touch = mem_touch,
+    .cancel = mem_cancel,
+    .get = mem_get,
+    .list = mem_list,
+    .requeue = mem_requeue,
+    .purge = mem_purge,
+    .stats = mem_stats,
+    .control = NULL,
+};

@@ -1,0 +1,151 @@
+/*
+ * internal.h - declarations shared by the core's modules and the in-tree
+ * backends.  Nothing here is exported: every symbol is hidden by
+ * -fvisibility=hidden, and the names carry the at__ prefix.
+ */
+#ifndef AT_INTERNAL_H
+#define AT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "asynctask.h"
+#include "asynctask/store.h"
+
+#define AT__UNSET INT64_MIN
+
+/* Limits checked by the core (documented in at_enqueue(3), at_opts_new(3)). */
+#define AT__MAX_QUEUES_PER_POLL 64
+#define AT__MAX_POLL_BATCH 1000
+#define AT__MAX_LIST_LIMIT 10000
+#define AT__MAX_ATTEMPTS_LIMIT 1000000
+#define AT__YEAR_MS (INT64_C(366) * 24 * 3600 * 1000)
+#define AT__DAY_MS (INT64_C(24) * 3600 * 1000)
+#define AT__MAX_ERROR_TEXT 4096
+
+/* ---- allocator (alloc.c) ---- */
+void *at__malloc(size_t n);
+void *at__calloc(size_t n, size_t size);
+void *at__realloc(void *p, size_t n);
+void at__free(void *p);
+char *at__strdup(const char *s);
+void *at__memdup(const void *p, size_t n);
+
+/* ---- clocks (clock.c) ---- */
+int64_t at__real_wall_ns(void);
+int64_t at__real_mono_ns(void);
+
+struct at_clock {
+    uint32_t magic;
+    pthread_mutex_t mu; /* guards `stores` */
+    _Atomic int64_t wall_ms;
+    _Atomic int64_t mono_ms;
+    struct at_store *stores; /* stores using this clock, linked by clock_next */
+};
+
+/* Both readings of the store's clock, in ns (a manual clock's ms * 1e6). */
+void at__store_clock_ns(const at_store *s, int64_t *wall_ns, int64_t *mono_ns);
+
+/* ---- ids (id.c) ---- */
+void at__id_new(char out[AT_ID_SIZE]);
+void at__id_after_fork(void);
+
+/* ---- names (names.c) ---- */
+int at__check_name(const char *s);
+int at__check_key(const char *s);
+
+/* ---- errors (errors.c, store.c) ---- */
+void at__err_clear(void);
+int at__err_set(const at_store *s, int code, int32_t native, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int at__err_setv(const at_store *s, int code, int32_t native, const char *fmt, va_list ap);
+
+/* ---- options (opts.c) ---- */
+struct at_opts {
+    uint32_t magic;
+    char queue[AT_NAME_MAX + 1]; /* "" = unset */
+    int64_t priority, run_at, delay_ms, max_attempts, backoff_base_ms, backoff_cap_ms, backoff_jitter,
+        lease_ms, idem_ttl_ms; /* AT__UNSET = default */
+    char *idem_key;            /* NULL = none */
+};
+
+/* All options unset (defaults); no allocation. */
+void at__opts_init(at_opts *o);
+
+/* ---- store (store.c) ---- */
+enum {
+    AT__SOPT_MAX_PAYLOAD,
+    AT__SOPT_RETENTION,
+    AT__SOPT_LEASE,
+    AT__SOPT_MAX_ATTEMPTS,
+    AT__SOPT_BACKOFF_BASE,
+    AT__SOPT_BACKOFF_CAP,
+    AT__SOPT_BACKOFF_JITTER,
+    AT__SOPT_IDEM_TTL,
+    AT__SOPT_MAX_RESULT,
+    AT__SOPT_COUNT
+};
+
+struct at_store {
+    uint32_t magic;
+    const at_store_vtable *vt;
+    at_backend *be;
+    unsigned fork_gen;
+    at_clock *clock;        /* NULL: the host's real clock */
+    struct at_store *clock_next;
+    atomic_bool used;       /* a job operation ran: the clock is fixed */
+    _Atomic int64_t opt[AT__SOPT_COUNT];
+    /* Pollers sleep on wcv; every change that may make a job claimable
+     * bumps wgen under wmu and broadcasts. */
+    pthread_mutex_t wmu;
+    pthread_cond_t wcv;
+    uint64_t wgen;
+};
+
+int at__store_enter(at_store *s);
+/* As at__store_enter, and fixes the store's clock (a job operation). */
+int at__store_enter_job(at_store *s);
+#define AT__ENTER(s)                                                                                         \
+    do {                                                                                                     \
+        int enter_rc_ = at__store_enter(s);                                                                  \
+        if (enter_rc_ != 0)                                                                                  \
+            return enter_rc_;                                                                                \
+    } while (0)
+int64_t at__store_opt(const at_store *s, int which);
+int at__store_fill_job(at_store *s, at_job_info *job, const char *type, const void *payload, size_t len,
+                       const at_opts *o);
+
+/* ---- registry (registry.c) ---- */
+const at_store_vtable *at__registry_find(const char *scheme, size_t len);
+extern const at_store_vtable at__memory_vtable;
+
+/* ---- backoff (backoff.c) ---- */
+int64_t at__backoff_ms(uint32_t attempt, int64_t base_ms, int64_t cap_ms, int32_t jitter_permille,
+                       uint64_t random64);
+uint64_t at__random64(void);
+
+/* ---- stats (stats.c) ---- */
+struct at_stats_queue {
+    char *name;
+    uint64_t counts[AT_STATE_COUNT__];
+    int64_t next_due;
+};
+struct at_stats {
+    uint32_t magic;
+    struct at_stats_queue *q;
+    size_t n, cap;
+};
+int at__stats_new(at_stats **out);
+void at__stats_sort(at_stats *st);
+
+/* ---- jobs (job.c) ---- */
+struct at_job {
+    uint32_t magic;
+    at_job_info info; /* strings point into `data` */
+    char data[];
+};
+
+#endif /* AT_INTERNAL_H */
