@@ -75,7 +75,7 @@ struct mjob {
     uint32_t payload_len;
     uint8_t state;
     uint8_t cancel_req;
-    uint8_t id[16];
+    char id[AT_ID_LEN]; /* canonical upper case, no NUL: the core checked it */
     unsigned char payload[];
 };
 
@@ -96,7 +96,7 @@ struct midem {
     at_timer timer;
     struct midem *hnext;
     int64_t expires; /* wall ms */
-    uint8_t id[16];
+    char id[AT_ID_LEN]; /* canonical upper case, no NUL: the core checked it */
     uint64_t hash;
     char key[];
 };
@@ -135,15 +135,20 @@ static uint64_t hash_bytes(const void *p, size_t n)
     return h * 0x9E3779B97F4A7C15ull;
 }
 
-static uint64_t hash_id(const uint8_t id[16])
+static uint64_t hash_id(const char *id)
 {
-    /* Bytes 6..15 are random per millisecond and counted within it. */
+    /* The last characters carry the random/counter part of the id; a full
+     * avalanche (MurmurHash3's fmix64) spreads it over the bucket bits. */
     uint64_t a, b;
-    memcpy(&a, id, 8);
-    memcpy(&b, id + 8, 8);
-    uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ull));
-    h ^= h >> 29;
-    return h * 0xBF58476D1CE4E5B9ull;
+    memcpy(&a, id + 10, 8);
+    memcpy(&b, id + AT_ID_LEN - 8, 8);
+    uint64_t h = a ^ (b * 0x9E3779B97F4A7C15ull) ^ b;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
 }
 
 static int64_t floordiv(int64_t a, int64_t b)
@@ -223,7 +228,7 @@ static bool before(const struct mjob *a, const struct mjob *b)
         return a->priority > b->priority;
     if (a->run_at != b->run_at)
         return a->run_at < b->run_at;
-    return memcmp(a->id, b->id, 16) < 0;
+    return memcmp(a->id, b->id, AT_ID_LEN) < 0;
 }
 
 static void heap_set(struct mq *q, uint32_t i, struct mjob *j)
@@ -528,10 +533,10 @@ static struct mq *get_queue(at_backend *m, const char *name)
     return q;
 }
 
-static struct mjob *find_job(at_backend *m, const uint8_t id[16])
+static struct mjob *find_job(at_backend *m, const char *id)
 {
     for (struct mjob *j = m->jt[hash_id(id) & m->jmask]; j; j = j->hnext)
-        if (memcmp(j->id, id, 16) == 0)
+        if (memcmp(j->id, id, AT_ID_LEN) == 0)
             return j;
     return NULL;
 }
@@ -593,7 +598,8 @@ static int snapshot(at_job **out, const struct mjob *j)
 {
     at_job_info i;
     at_job_info_init(&i);
-    at_id_format(i.id, j->id);
+    memcpy(i.id, j->id, AT_ID_LEN);
+    i.id[AT_ID_LEN] = '\0';
     i.type = j->cls->type;
     i.queue = j->q->name;
     i.payload = j->payload;
@@ -732,7 +738,7 @@ static void list_insert(struct mq *q, struct mjob *j)
     /* Ids grow within a process, so this is an append unless two threads
      * made their ids in one order and took the lock in the other. */
     struct mjob *p = q->ltail;
-    while (p && memcmp(p->id, j->id, 16) > 0)
+    while (p && memcmp(p->id, j->id, AT_ID_LEN) > 0)
         p = p->lprev;
     j->lprev = p;
     j->lnext = p ? p->lnext : q->lhead;
@@ -796,13 +802,14 @@ static int mem_enqueue(at_backend *m, at_enqueue_item *items, size_t n)
             struct midem *e = find_idem(m, key, h);
             if (e && e->expires <= m->now)
                 e = NULL; /* expired, its timer just has not run yet */
-            const uint8_t *dup = e ? e->id : NULL;
+            const char *dup = e ? e->id : NULL;
             for (size_t k = 0; !dup && k < i; k++)
                 if (pend[k].idem && pend[k].idem->hash == h && strcmp(pend[k].idem->key, key) == 0)
                     dup = pend[k].idem->id;
             if (dup) {
                 items[i].status = AT_ERR_DUPLICATE;
-                at_id_format(items[i].result_id, dup);
+                memcpy(items[i].result_id, dup, AT_ID_LEN);
+                items[i].result_id[AT_ID_LEN] = '\0';
                 continue;
             }
             size_t kn = strlen(key);
@@ -815,7 +822,7 @@ static int mem_enqueue(at_backend *m, at_enqueue_item *items, size_t n)
             ne->hnext = NULL;
             ne->hash = h;
             memcpy(ne->key, key, kn + 1);
-            at_id_parse(ne->id, ji->id);
+            memcpy(ne->id, ji->id, AT_ID_LEN);
             ne->expires = m->now + ji->idempotency_ttl_ms;
             pend[i].idem = ne;
         }
@@ -830,7 +837,7 @@ static int mem_enqueue(at_backend *m, at_enqueue_item *items, size_t n)
         pend[i].job = j;
         j->cls = cls;
         j->q = qs[i];
-        at_id_parse(j->id, ji->id);
+        memcpy(j->id, ji->id, AT_ID_LEN);
         if (ji->payload_len)
             memcpy(j->payload, ji->payload, ji->payload_len);
         j->payload_len = (uint32_t)ji->payload_len;
@@ -962,8 +969,7 @@ static int mem_claim(at_job **jobs, size_t *n_out, int64_t *wake, at_backend *m,
 /* Find the job held under `token`, or say why it is not. */
 static int held(struct mjob **out, at_backend *m, const char *id, uint64_t token)
 {
-    uint8_t b[16];
-    at_id_parse(b, id);
+    const char *b = id;
     struct mjob *j = find_job(m, b);
     if (!j)
         return at_store_error(m->store, AT_ERR_NOTFOUND, 0, "no job %s", id);
@@ -1066,8 +1072,7 @@ static int mem_touch(at_backend *m, const char *id, uint64_t token, int64_t exte
 
 static int mem_cancel(int32_t *pending, at_backend *m, const char *id)
 {
-    uint8_t b[16];
-    at_id_parse(b, id);
+    const char *b = id;
     LOCK(m);
     advance_common(m);
     struct mjob *j = find_job(m, b);
@@ -1093,8 +1098,7 @@ static int mem_cancel(int32_t *pending, at_backend *m, const char *id)
 
 static int mem_get(at_job **out, at_backend *m, const char *id)
 {
-    uint8_t b[16];
-    at_id_parse(b, id);
+    const char *b = id;
     LOCK(m);
     advance_common(m);
     struct mjob *j = find_job(m, b);
@@ -1110,7 +1114,7 @@ static int mem_get(at_job **out, at_backend *m, const char *id)
 }
 
 /* The first job of q after `after` (NULL: from the start) in id order. */
-static struct mjob *list_from(at_backend *m, struct mq *q, const uint8_t *after)
+static struct mjob *list_from(at_backend *m, struct mq *q, const char *after)
 {
     if (!after)
         return q->lhead;
@@ -1120,7 +1124,7 @@ static struct mjob *list_from(at_backend *m, struct mq *q, const uint8_t *after)
     /* The cursor job is gone or in another queue: walk back from the tail,
      * which is where recent ids live. */
     struct mjob *j = q->ltail;
-    while (j && memcmp(j->id, after, 16) > 0)
+    while (j && memcmp(j->id, after, AT_ID_LEN) > 0)
         j = j->lprev;
     return j ? j->lnext : q->lhead;
 }
@@ -1128,9 +1132,15 @@ static struct mjob *list_from(at_backend *m, struct mq *q, const uint8_t *after)
 static int mem_list(at_job **jobs, size_t *n_out, char *cursor_out, at_backend *m, const char *queue,
                     int32_t state, const char *cursor, size_t limit)
 {
-    uint8_t after[16];
-    if (cursor && at_id_parse(after, cursor))
+    uint8_t bin[16];
+    char after[AT_ID_LEN];
+    if (cursor && at_id_parse(bin, cursor))
         return at_store_error(m->store, AT_ERR_INVAL, 0, "'%s' is not a cursor of this store", cursor);
+    if (cursor) {
+        char canon[AT_ID_SIZE];
+        at_id_format(canon, bin);
+        memcpy(after, canon, AT_ID_LEN);
+    }
     LOCK(m);
     advance_common(m);
     /* One cursor per queue in play; merged by id. */
@@ -1157,7 +1167,7 @@ static int mem_list(at_job **jobs, size_t *n_out, char *cursor_out, at_backend *
         for (size_t i = 0; i < nq; i++) {
             while (pos[i] && state != AT_STATE_ANY && pos[i]->state != state)
                 pos[i] = pos[i]->lnext;
-            if (pos[i] && (best == nq || memcmp(pos[i]->id, pos[best]->id, 16) < 0))
+            if (pos[i] && (best == nq || memcmp(pos[i]->id, pos[best]->id, AT_ID_LEN) < 0))
                 best = i;
         }
         if (best == nq)
@@ -1201,8 +1211,7 @@ static int mem_requeue(uint64_t *n_out, at_backend *m, const char *queue, const 
     int rc = 0;
     uint64_t n = 0;
     if (id) {
-        uint8_t b[16];
-        at_id_parse(b, id);
+        const char *b = id;
         struct mjob *j = find_job(m, b);
         if (!j || (queue && strcmp(j->q->name, queue) != 0))
             rc = at_store_error(m->store, AT_ERR_NOTFOUND, 0, "no job %s%s%s", id, queue ? " in queue " : "",

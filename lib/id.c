@@ -48,41 +48,92 @@ void at__id_after_fork(void)
 
 AT_EXTERN void at_id_format(char out[AT_ID_SIZE], const uint8_t b[16])
 {
-    /* 130 bits of output for 128 of input: the first character carries 3. */
-    unsigned __int128 v = 0;
-    for (int i = 0; i < 16; i++)
-        v = (v << 8) | b[i];
-    for (int i = AT_ID_LEN - 1; i >= 0; i--) {
-        out[i] = ENC[(unsigned)(v & 31)];
-        v >>= 5;
+    /* 130 bits of output for 128 of input: the first character carries 3.
+     * The low 60 bits give characters 14..25, character 13 straddles the
+     * halves, the high 63 bits give 0..12. */
+    uint64_t hi = 0, lo = 0;
+    for (int i = 0; i < 8; i++) {
+        hi = (hi << 8) | b[i];
+        lo = (lo << 8) | b[8 + i];
     }
+    for (int i = AT_ID_LEN - 1; i >= 14; i--, lo >>= 5)
+        out[i] = ENC[lo & 31];
+    out[13] = ENC[(lo & 15) | ((hi & 1) << 4)];
+    hi >>= 1;
+    for (int i = 12; i >= 0; i--, hi >>= 5)
+        out[i] = ENC[hi & 31];
     out[AT_ID_LEN] = '\0';
 }
 
-static int dec(char c)
-{
-    if (c >= 'a' && c <= 'z')
-        c = (char)(c - 'a' + 'A');
-    const char *p = c ? strchr(ENC, c) : NULL;
-    return p ? (int)(p - ENC) : -1;
-}
+/* Decoding table: -1 for characters outside the alphabet; lower case is
+ * accepted as Crockford's spec asks. */
+static const int8_t g_dec[256] = {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, -1, -1, -1, -1, -1, -1,
+    -1, 10, 11, 12, 13, 14, 15, 16, 17, -1, 18, 19, -1, 20, 21, -1,
+    22, 23, 24, 25, 26, -1, 27, 28, 29, 30, 31, -1, -1, -1, -1, -1,
+    -1, 10, 11, 12, 13, 14, 15, 16, 17, -1, 18, 19, -1, 20, 21, -1,
+    22, 23, 24, 25, 26, -1, 27, 28, 29, 30, 31, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
 
 AT_EXTERN int at_id_parse(uint8_t out[16], const char *id)
 {
-    if (!id || strlen(id) != AT_ID_LEN)
+    if (!id || strnlen(id, AT_ID_SIZE) != AT_ID_LEN)
         return AT_ERR_INVAL;
-    unsigned __int128 v = 0;
-    for (int i = 0; i < AT_ID_LEN; i++) {
-        int d = dec(id[i]);
-        if (d < 0 || (i == 0 && d > 7))
-            return AT_ERR_INVAL;
-        v = (v << 5) | (unsigned)d;
+    const unsigned char *c = (const unsigned char *)id;
+    /* 128 bits = 3 bits of c[0] + 5 of each of c[1..25]: c[0..12] fill the
+     * top 63 bits, c[13] is split 1 + 4, c[14..25] fill the low 60.  Invalid
+     * characters decode to -1, whose sign bit `bad` collects, so the loop has
+     * no branch per character (this runs several times per job). */
+    int bad = 0;
+    uint64_t hi = 0, lo = 0;
+    for (int i = 0; i < 13; i++) {
+        int d = g_dec[c[i]];
+        bad |= d;
+        hi = (hi << 5) | (uint64_t)(d & 31);
     }
-    for (int i = 15; i >= 0; i--) {
-        out[i] = (uint8_t)v;
-        v >>= 8;
+    int d13 = g_dec[c[13]];
+    bad |= d13;
+    hi = (hi << 1) | (uint64_t)((d13 & 31) >> 4);
+    lo = (uint64_t)(d13 & 15);
+    for (int i = 14; i < AT_ID_LEN; i++) {
+        int d = g_dec[c[i]];
+        bad |= d;
+        lo = (lo << 5) | (uint64_t)(d & 31);
+    }
+    if (bad < 0 || g_dec[c[0]] > 7)
+        return AT_ERR_INVAL;
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (uint8_t)hi;
+        out[8 + i] = (uint8_t)lo;
+        hi >>= 8;
+        lo >>= 8;
     }
     return 0;
+}
+
+int at__id_canon(char out[AT_ID_SIZE], const char *id)
+{
+    if (!id || strnlen(id, AT_ID_SIZE) != AT_ID_LEN)
+        return AT_ERR_INVAL;
+    int bad = 0;
+    for (int i = 0; i < AT_ID_LEN; i++) {
+        int d = g_dec[(unsigned char)id[i]];
+        bad |= d;
+        out[i] = ENC[d & 31];
+    }
+    out[AT_ID_LEN] = '\0';
+    return bad < 0 || g_dec[(unsigned char)id[0]] > 7 ? AT_ERR_INVAL : 0;
 }
 
 void at__id_new(char out[AT_ID_SIZE])

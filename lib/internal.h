@@ -52,6 +52,9 @@ void at__store_clock_ns(const at_store *s, int64_t *wall_ns, int64_t *mono_ns);
 /* ---- ids (id.c) ---- */
 void at__id_new(char out[AT_ID_SIZE]);
 void at__id_after_fork(void);
+/* Check an id and write its canonical (upper case) form; AT_ERR_INVAL if it
+ * is not one.  Backends receive only canonical ids. */
+int at__id_canon(char out[AT_ID_SIZE], const char *id);
 
 /* ---- names (names.c) ---- */
 int at__check_name(const char *s);

@@ -25,8 +25,16 @@ static size_t slen(const char *s)
 
 AT_EXTERN int at_job_create(at_job **out, const at_job_info *in)
 {
+    /* Version 1 of the struct ends with result_len; a backend built with an
+     * older header passes a smaller size and the newer fields stay unset. */
     if (!out || !in || in->size < offsetof(at_job_info, result_len) + sizeof(size_t))
         return AT_ERR_INVAL;
+    at_job_info full;
+    if (in->size < sizeof full) {
+        at_job_info_init(&full);
+        memcpy(&full, in, in->size);
+        in = &full;
+    }
     *out = NULL;
     size_t need = slen(in->type) + slen(in->queue) + slen(in->idempotency_key) + slen(in->last_error) +
                   in->payload_len + 1 + (in->result ? in->result_len : 0);

@@ -50,8 +50,7 @@ AT_EXTERN int at_poll(at_job **jobs_out, size_t *n_out, at_store *s, const char 
         return at__err_set(s, AT_ERR_RANGE, 0, "timeout %lld ms is invalid (-1 waits forever)",
                            (long long)timeout_ms);
 
-    const int64_t start = at__real_mono_ns();
-    const int64_t deadline = timeout_ms < 0 ? INT64_MAX : start + timeout_ms * 1000000;
+    int64_t deadline = 0; /* set after the first empty claim: a hit costs no clock read */
     for (;;) {
         pthread_mutex_lock(&s->wmu);
         uint64_t gen = s->wgen;
@@ -64,8 +63,12 @@ AT_EXTERN int at_poll(at_job **jobs_out, size_t *n_out, at_store *s, const char 
             *n_out = rc ? 0 : n;
             return rc;
         }
+        if (timeout_ms == 0)
+            return 0;
         int64_t now = at__real_mono_ns();
-        if (now >= deadline)
+        if (deadline == 0)
+            deadline = timeout_ms < 0 ? INT64_MAX : now + timeout_ms * 1000000;
+        else if (now >= deadline)
             return 0;
 
         /* Turn the backend's wake time (store-monotonic ms) into a real

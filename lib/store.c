@@ -233,12 +233,11 @@ AT_EXTERN void at_store_notify(at_store *s)
     pthread_mutex_unlock(&s->wmu);
 }
 
-static int check_id(at_store *s, const char *id)
+static int check_id(at_store *s, const char *id, char canon[AT_ID_SIZE])
 {
-    uint8_t b[16];
     if (!id)
         return at__err_set(s, AT_ERR_INVAL, 0, "job id is NULL");
-    if (at_id_parse(b, id))
+    if (at__id_canon(canon, id))
         return at__err_set(s, AT_ERR_INVAL, 0, "'%.40s' is not a job id (26 characters of Crockford base32)", id);
     return 0;
 }
@@ -318,9 +317,11 @@ AT_EXTERN int at_enqueue(char *id_out, at_store *s, const char *type, const void
 AT_EXTERN int at_ack(at_store *s, const char *id, uint64_t token, const void *result, size_t len)
 {
     ENTER_JOB(s);
-    int rc = check_id(s, id);
+    char canon[AT_ID_SIZE];
+    int rc = check_id(s, id, canon);
     if (rc)
         return rc;
+    id = canon;
     if (!result && len)
         return at__err_set(s, AT_ERR_INVAL, 0, "result is NULL but its length is %zu", len);
     int64_t max = at__store_opt(s, AT__SOPT_MAX_RESULT);
@@ -336,9 +337,11 @@ AT_EXTERN int at_fail(int32_t *state_out, at_store *s, const char *id, uint64_t 
     if (state_out)
         *state_out = 0;
     ENTER_JOB(s);
-    int rc = check_id(s, id);
+    char canon[AT_ID_SIZE];
+    int rc = check_id(s, id, canon);
     if (rc)
         return rc;
+    id = canon;
     if (flags & ~(uint32_t)AT_FAIL_PERMANENT)
         return at__err_set(s, AT_ERR_INVAL, 0, "unknown at_fail flags 0x%x", (unsigned)flags);
     /* Long error texts (a whole stack trace) are cut, on a UTF-8 boundary. */
@@ -377,9 +380,11 @@ AT_EXTERN int at_fail(int32_t *state_out, at_store *s, const char *id, uint64_t 
 AT_EXTERN int at_touch(at_store *s, const char *id, uint64_t token, int64_t extend_ms)
 {
     ENTER_JOB(s);
-    int rc = check_id(s, id);
+    char canon[AT_ID_SIZE];
+    int rc = check_id(s, id, canon);
     if (rc)
         return rc;
+    id = canon;
     if (extend_ms < 0 || extend_ms > AT__DAY_MS)
         return at__err_set(s, AT_ERR_RANGE, 0, "lease extension %lld ms is outside 0..%lld",
                            (long long)extend_ms, (long long)AT__DAY_MS);
@@ -391,9 +396,11 @@ AT_EXTERN int at_cancel(int32_t *pending_out, at_store *s, const char *id)
     if (pending_out)
         *pending_out = 0;
     ENTER_JOB(s);
-    int rc = check_id(s, id);
+    char canon[AT_ID_SIZE];
+    int rc = check_id(s, id, canon);
     if (rc)
         return rc;
+    id = canon;
     int32_t pending = 0;
     rc = s->vt->cancel(&pending, s->be, id);
     if (pending_out)
@@ -407,15 +414,24 @@ AT_EXTERN int at_get(at_job **out, at_store *s, const char *id)
         return AT_ERR_INVAL;
     *out = NULL;
     ENTER_JOB(s);
-    int rc = check_id(s, id);
+    char canon[AT_ID_SIZE];
+    int rc = check_id(s, id, canon);
     if (rc)
         return rc;
+    id = canon;
     return s->vt->get(out, s->be, id);
 }
 
 AT_EXTERN int at_list(at_job **jobs_out, size_t *n_out, char *cursor_out, at_store *s, const char *queue,
                       int32_t state, const char *cursor, size_t limit)
 {
+    /* cursor and cursor_out may be the same buffer (the natural paging
+     * loop), so the cursor is copied before cursor_out is cleared. */
+    char cur[AT_CURSOR_SIZE] = "";
+    if (cursor && strnlen(cursor, AT_CURSOR_SIZE) < AT_CURSOR_SIZE)
+        strcpy(cur, cursor);
+    else if (cursor)
+        cur[0] = '\1'; /* too long: refused below */
     if (n_out)
         *n_out = 0;
     if (cursor_out)
@@ -429,10 +445,9 @@ AT_EXTERN int at_list(at_job **jobs_out, size_t *n_out, char *cursor_out, at_sto
         return at__err_set(s, AT_ERR_INVAL, 0, "%d is not a job state", (int)state);
     if (queue && at__check_name(queue))
         return at__err_set(s, AT_ERR_NAME, 0, "queue name must be 1..%d of [A-Za-z0-9._:-]", AT_NAME_MAX);
-    if (cursor && strlen(cursor) >= AT_CURSOR_SIZE)
+    if (cur[0] == '\1')
         return at__err_set(s, AT_ERR_INVAL, 0, "cursor is longer than a cursor can be");
-    return s->vt->list(jobs_out, n_out, cursor_out, s->be, queue, state, cursor && cursor[0] ? cursor : NULL,
-                       limit);
+    return s->vt->list(jobs_out, n_out, cursor_out, s->be, queue, state, cur[0] ? cur : NULL, limit);
 }
 
 AT_EXTERN int at_requeue(uint64_t *n_out, at_store *s, const char *queue, const char *id)
@@ -442,10 +457,12 @@ AT_EXTERN int at_requeue(uint64_t *n_out, at_store *s, const char *queue, const 
     ENTER_JOB(s);
     if (queue && at__check_name(queue))
         return at__err_set(s, AT_ERR_NAME, 0, "queue name must be 1..%d of [A-Za-z0-9._:-]", AT_NAME_MAX);
+    char canon[AT_ID_SIZE];
     if (id) {
-        int rc = check_id(s, id);
+        int rc = check_id(s, id, canon);
         if (rc)
             return rc;
+        id = canon;
     }
     uint64_t n = 0;
     int rc = s->vt->requeue(&n, s->be, queue, id);

@@ -72,7 +72,9 @@ void at__wheel_del(at_wheel *w, at_timer *t);
  * nothing, not even timers clamped to the wheel's time, and leaves the time
  * as it is) and fire every due timer in the order rule,
  * calling fire(timer, ud) with the timer already idle.  Callbacks may add and
- * delete timers.  Returns the number of timers fired. */
+ * delete timers (one added at or before the current time fires later in the
+ * same call), but must not call advance: nested, it fires nothing and
+ * returns 0.  Returns the number of timers fired. */
 size_t at__wheel_advance(at_wheel *w, uint64_t now, at_timer_fn fire, void *ud);
 
 /* The wheel's current time. */

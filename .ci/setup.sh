@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# .ci/setup.sh - install every Debian 12 package that building, testing and
+# benchmarking libasynctask needs.  Run as root on a fresh machine; the
+# README's two commands and .ci/run call it.  Already-installed packages
+# make it a quick no-op.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential autoconf automake libtool pkg-config   # build
+  check                                                   # unit tests (libcheck)
+  libsqlite3-dev sqlite3                                  # SQLite backend
+  libhiredis-dev redis-server redis-tools                 # Redis backend and its tests
+  libjansson-dev                                          # atctl JSON
+  valgrind mandoc                                         # memcheck runs, man page lint
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: missing packages: ${missing[*]}; run as root (or: sudo apt-get install ${missing[*]})" >&2
+  exit 1
+fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
+# Debian starts a system redis-server on port 6379; the tests start their own
+# on free ports and never use it, so leave it alone.
