@@ -199,6 +199,8 @@ AT_EXTERN const char *at_last_error(void);
 #define AT_OPT_STORE_DEFAULT_BACKOFF_JITTER 106  /* permille 0..1000, default 200 */
 #define AT_OPT_STORE_IDEMPOTENCY_TTL_MS 107 /* default 86400000 (24 h) */
 #define AT_OPT_STORE_MAX_RESULT 108         /* bytes, default 1048576 */
+#define AT_OPT_STORE_WATCH_INTERVAL_MS 109  /* 1..1000, default 20: how often a blocked
+                                               poller checks for other processes' changes */
 
 AT_EXTERN int at_store_set_option(at_store *store, int32_t option, int64_t value);
 AT_EXTERN int at_store_get_option(int64_t *value_out, const at_store *store, int32_t option);
@@ -209,6 +211,10 @@ AT_EXTERN int at_store_get_option(int64_t *value_out, const at_store *store, int
 AT_EXTERN int at_store_set_clock(at_store *store, at_clock *clock);
 /* The store's current time in ms since the epoch (its own clock). */
 AT_EXTERN int at_store_now(int64_t *now_out, at_store *store);
+
+/* A backend-specific operation (see the backend's documentation), passed
+ * through to the backend.  AT_ERR_UNSUPPORTED for an op it does not know. */
+AT_EXTERN int at_store_control(at_store *store, int32_t op, void *arg);
 
 /* -------------------------------------------------------- enqueue options */
 

@@ -12,6 +12,7 @@
  * timeout (ADR/0004, ADR/0005).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 
@@ -82,13 +83,34 @@ AT_EXTERN int at_poll(at_job **jobs_out, size_t *n_out, at_store *s, const char 
             if (now + JUMP_CHECK_NS < until)
                 until = now + JUMP_CHECK_NS;
         }
-        struct timespec ts = to_ts(until == INT64_MAX ? INT64_MAX / 2 : until);
-        pthread_mutex_lock(&s->wmu);
-        while (s->wgen == gen) {
-            int w = pthread_cond_timedwait(&s->wcv, &s->wmu, &ts);
-            if (w == ETIMEDOUT)
+        /* Backends shared with other processes are asked, every watch
+         * interval, whether anything changed; only then is a claim tried. */
+        int (*changed)(at_backend *) =
+            s->vt->size >= offsetof(at_store_vtable, changed) + sizeof s->vt->changed ? s->vt->changed : NULL;
+        int64_t interval = changed ? at__store_opt(s, AT__SOPT_WATCH_INTERVAL) * 1000000 : 0;
+        for (;;) {
+            int64_t step = changed && now + interval < until ? now + interval : until;
+            struct timespec ts = to_ts(step == INT64_MAX ? INT64_MAX / 2 : step);
+            bool woken = false;
+            pthread_mutex_lock(&s->wmu);
+            while (s->wgen == gen) {
+                if (pthread_cond_timedwait(&s->wcv, &s->wmu, &ts) == ETIMEDOUT)
+                    break;
+            }
+            woken = s->wgen != gen;
+            pthread_mutex_unlock(&s->wmu);
+            if (woken)
                 break;
+            now = at__real_mono_ns();
+            if (now >= until)
+                break;
+            if (changed) {
+                int c = changed(s->be);
+                if (c < 0)
+                    return c;
+                if (c > 0)
+                    break;
+            }
         }
-        pthread_mutex_unlock(&s->wmu);
     }
 }

@@ -7,6 +7,7 @@
  * only well-formed input, and a bad argument never touches a store.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -39,6 +40,7 @@ static const int64_t k_defaults[AT__SOPT_COUNT] = {
     [AT__SOPT_BACKOFF_JITTER] = 200,
     [AT__SOPT_IDEM_TTL] = AT__DAY_MS,
     [AT__SOPT_MAX_RESULT] = 1048576,
+    [AT__SOPT_WATCH_INTERVAL] = 20,
 };
 
 int at__store_enter(at_store *s)
@@ -194,6 +196,9 @@ AT_EXTERN int at_store_set_option(at_store *s, int32_t option, int64_t v)
     case AT__SOPT_IDEM_TTL:
         lo = 1;
         break;
+    case AT__SOPT_WATCH_INTERVAL:
+        lo = 1, hi = 1000;
+        break;
     }
     if (v < lo || v > hi)
         return at__err_set(s, AT_ERR_RANGE, 0, "store option %d value %lld is outside %lld..%lld", (int)option,
@@ -221,6 +226,16 @@ AT_EXTERN int at_store_now(int64_t *out, at_store *s)
     AT__ENTER(s);
     *out = at_store_clock_wall(s);
     return 0;
+}
+
+AT_EXTERN int at_store_control(at_store *s, int32_t op, void *arg)
+{
+    AT__ENTER(s);
+    /* The optional method, through its wrapper: absent in an old or minimal
+     * vtable means "unsupported", never a crash. */
+    if (s->vt->size < offsetof(at_store_vtable, control) + sizeof s->vt->control || !s->vt->control)
+        return at__err_set(s, AT_ERR_UNSUPPORTED, 0, "the %s backend has no control operations", s->vt->scheme);
+    return s->vt->control(s->be, op, arg);
 }
 
 AT_EXTERN void at_store_notify(at_store *s)

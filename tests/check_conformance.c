@@ -4,7 +4,8 @@
  * The base URI is argv[1], else $AT_TEST_STORE, else "memory:".  A backend's
  * author runs this binary with their own URI (a sqlite: directory gives
  * every test a fresh file, a redis:// URI a fresh key prefix; see
- * tests/conformance.h).  Exit status 0 only when every test passed, so
+ * tests/conformance.h).  AT_TEST_REAL_CLOCK=1 keeps a backend that takes a
+ * manual clock on real time instead.  Exit status 0 only when every test passed, so
  * `make check` and CI see a failure; CK_FORK=no and valgrind work as usual.
  */
 #include <stdio.h>

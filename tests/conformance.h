@@ -44,7 +44,8 @@ Suite *at_conformance_suite(const char *base_uri);
  *   "redis://..."     the URI plus a unique "prefix=" query parameter;
  *   anything else     as is (tests use unique queue names and keys).
  * Then try to install a manual clock: *clock_out is the clock when the store
- * accepted it, NULL when it refused with AT_ERR_UNSUPPORTED (real time).
+ * accepted it, NULL when it refused with AT_ERR_UNSUPPORTED (real time) or
+ * when the environment sets AT_TEST_REAL_CLOCK=1 (real time forced).
  * Returns 0 or the failing call's code.
  */
 int ct_open(at_store **store_out, at_clock **clock_out);

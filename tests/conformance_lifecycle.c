@@ -286,6 +286,18 @@ START_TEST(poll_without_queues_is_inval)
 }
 END_TEST
 
+START_TEST(poll_with_a_bad_queue_name_is_a_name_error)
+{
+    at_job *jobs[1];
+    size_t n = 99;
+    const char *q[2] = {CT_Q("q"), "bad name"};
+    ct_enqueue(NULL, ct_opts(q[0]));
+    ck_assert_int_eq(at_poll(jobs, &n, ct_store, q, 2, 1, 0), AT_ERR_NAME);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_uint_eq(ct_count(q[0], AT_STATE_READY), 1);
+}
+END_TEST
+
 TCase *ct_tcase_ordering(void)
 {
     TCase *tc = ct_tcase("ordering");
@@ -297,6 +309,7 @@ TCase *ct_tcase_ordering(void)
     tcase_add_test(tc, poll_max_limits_the_count);
     tcase_add_test(tc, poll_claims_only_from_the_named_queues);
     tcase_add_test(tc, poll_without_queues_is_inval);
+    tcase_add_test(tc, poll_with_a_bad_queue_name_is_a_name_error);
     return tc;
 }
 

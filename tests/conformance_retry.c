@@ -340,6 +340,31 @@ START_TEST(requeue_of_a_queue_moves_all_its_dead_jobs)
 }
 END_TEST
 
+START_TEST(claim_after_requeue_has_a_token_no_earlier_claim_had)
+{
+    char id[AT_ID_SIZE];
+    at_opts *o = ct_opts(CT_Q("q"));
+    uint64_t tokens[3];
+    at_job *j;
+    ct_set(o, AT_OPT_MAX_ATTEMPTS, 2);
+    ct_set(o, AT_OPT_BACKOFF_BASE_MS, 0);
+    ct_enqueue(id, o);
+    j = ct_claim(CT_Q("q"));
+    tokens[0] = at_job_token(j);
+    ck_assert_int_eq(at_fail(NULL, ct_store, id, tokens[0], "e", AT_FAIL_RETRY), 0);
+    j = ct_claim(CT_Q("q"));
+    tokens[1] = at_job_token(j);
+    ck_assert_int_eq(at_fail(NULL, ct_store, id, tokens[1], "e", AT_FAIL_RETRY), 0);
+    ck_assert_int_eq(ct_state(id), AT_STATE_DEAD);
+    /* The attempt count starts again; the fencing token must not. */
+    ck_assert_int_eq(at_requeue(NULL, ct_store, NULL, id), 0);
+    tokens[2] = at_job_token(ct_claim(CT_Q("q")));
+    ck_assert_uint_ne(tokens[2], tokens[0]);
+    ck_assert_uint_ne(tokens[2], tokens[1]);
+    ck_assert_uint_ne(tokens[1], tokens[0]);
+}
+END_TEST
+
 TCase *ct_tcase_dead(void)
 {
     TCase *tc = ct_tcase("dead-letters");
@@ -348,6 +373,7 @@ TCase *ct_tcase_dead(void)
     tcase_add_test(tc, requeue_of_a_job_that_is_not_dead_is_a_state_error);
     tcase_add_test(tc, requeue_of_an_unknown_id_is_notfound);
     tcase_add_test(tc, requeue_of_a_queue_moves_all_its_dead_jobs);
+    tcase_add_test(tc, claim_after_requeue_has_a_token_no_earlier_claim_had);
     return tc;
 }
 
@@ -447,6 +473,15 @@ START_TEST(expired_lease_of_a_cancel_requested_job_cancels_it)
 }
 END_TEST
 
+START_TEST(holder_keeps_learning_of_the_cancel_on_later_calls)
+{
+    at_job *j = claim_and_cancel(CT_Q("q"), 0);
+    ck_assert_int_eq(at_touch(ct_store, at_job_id(j), at_job_token(j), 0), AT_ERR_CANCELLED);
+    ck_assert_int_eq(at_ack(ct_store, at_job_id(j), at_job_token(j), NULL, 0), AT_ERR_CANCELLED);
+    ck_assert_int_eq(ct_state(at_job_id(j)), AT_STATE_CANCELLED);
+}
+END_TEST
+
 /* Cancelling a terminal job: AT_ERR_TERMINAL and not even its times move. */
 static void assert_cancel_is_terminal(const char *id, int32_t state)
 {
@@ -504,6 +539,7 @@ TCase *ct_tcase_cancel(void)
     tcase_add_test(tc, ack_of_a_cancel_requested_job_is_cancelled);
     tcase_add_test(tc, fail_of_a_cancel_requested_job_is_cancelled);
     tcase_add_test(tc, touch_of_a_cancel_requested_job_is_cancelled);
+    tcase_add_test(tc, holder_keeps_learning_of_the_cancel_on_later_calls);
     tcase_add_test(tc, expired_lease_of_a_cancel_requested_job_cancels_it);
     tcase_add_test(tc, cancel_of_a_succeeded_job_is_terminal);
     tcase_add_test(tc, cancel_of_a_dead_job_is_terminal);

@@ -161,6 +161,14 @@ typedef struct at_store_vtable {
     /* Escape hatch for backend-specific operations; unknown ops must return
      * AT_ERR_UNSUPPORTED.  Optional. */
     int (*control)(at_backend *be, int32_t op, void *arg);
+    /* For stores that other processes write to.  Return 1 if the store may
+     * have changed since this backend last looked (SQLite: PRAGMA
+     * data_version moved), 0 if not, a negative AT_ERR_* on failure.  A
+     * blocked at_poll calls it every AT_OPT_STORE_WATCH_INTERVAL_MS and
+     * claims again when it says 1.  Cheap and non-blocking.  Backends told of
+     * changes by push (a subscriber thread) call at_store_notify() instead
+     * and leave this NULL; so does a process-local store.  Optional. */
+    int (*changed)(at_backend *be);
 } at_store_vtable;
 
 /* Register a backend under vt->scheme.  `vt` must stay valid for the life of
