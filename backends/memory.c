@@ -783,17 +783,26 @@ static int mem_enqueue(at_backend *m, at_enqueue_item *items, size_t n)
 {
     /* Build every record first, then link them all: a failure before the
      * linking leaves the store untouched (all-or-nothing). */
-    struct pending *pend = at__calloc(n, sizeof *pend);
-    if (!pend)
+    /* One job (the common case) needs no bookkeeping allocations. */
+    struct pending pend1 = {0};
+    struct mq *qs1 = NULL;
+    struct pending *pend = n == 1 ? &pend1 : at__calloc(n, sizeof *pend);
+    struct mq **qs = n == 1 ? &qs1 : at__calloc(n, sizeof *qs);
+    if (!pend || !qs) {
+        if (n != 1) {
+            at__free(pend);
+            at__free(qs);
+        }
         return AT_ERR_NOMEM;
+    }
     int rc = lock_and_sync(m);
     if (rc) {
-        at__free(pend);
+        if (n != 1) {
+            at__free(pend);
+            at__free(qs);
+        }
         return rc;
     }
-    struct mq **qs = at__calloc(n, sizeof *qs);
-    if (!qs)
-        rc = AT_ERR_NOMEM;
     for (size_t i = 0; i < n && rc == 0; i++) {
         at_job_info *ji = &items[i].job;
         const char *key = ji->idempotency_key;
@@ -877,8 +886,10 @@ static int mem_enqueue(at_backend *m, at_enqueue_item *items, size_t n)
             at__free(pend[i].idem);
         }
         pthread_mutex_unlock(&m->mu);
-        at__free(pend);
-        at__free(qs);
+        if (n != 1) {
+            at__free(pend);
+            at__free(qs);
+        }
         return rc == AT_ERR_NOMEM ? at_store_error(m->store, rc, 0, "out of memory while enqueueing") : rc;
     }
     for (size_t i = 0; i < n; i++) {
@@ -910,8 +921,10 @@ static int mem_enqueue(at_backend *m, at_enqueue_item *items, size_t n)
     GROW(m->jt, m->jmask, m->jn, struct mjob, JOB_HASH);
     GROW(m->it, m->imask, m->in, struct midem, I_HASH);
     pthread_mutex_unlock(&m->mu);
-    at__free(pend);
-    at__free(qs);
+    if (n != 1) {
+        at__free(pend);
+        at__free(qs);
+    }
     return 0;
 }
 

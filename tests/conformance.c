@@ -36,6 +36,8 @@ static unsigned open_counter;
 /* "p<pid>n<counter>t<seconds>": unique per test and per run, so tests never
  * see each other's jobs on a shared store, nor an earlier run's. */
 static char run_tag[64];
+/* The URI ct_open last opened (for messages). */
+static char opened_uri[8400];
 /* The SQLite file ct_open made for this test, removed at teardown. */
 static char fresh_path[4200];
 
@@ -105,8 +107,8 @@ static void fresh_uri(char *out, size_t size)
             }
         }
     } else if (strncmp(base_uri, "redis://", 8) == 0 || strncmp(base_uri, "rediss://", 9) == 0) {
-        snprintf(out, size, "%s%cprefix=ct-%ld-%u-%lld-", base_uri, strchr(base_uri, '?') ? '&' : '?', pid,
-                 n, (long long)time(NULL));
+        snprintf(out, size, "%s%cprefix=ct-%ld-%u-%lld-", base_uri, strchr(base_uri, '?') ? '&' : '?', pid, n,
+                 (long long)time(NULL));
         return;
     }
     snprintf(out, size, "%s", base_uri);
@@ -127,14 +129,13 @@ const char *ct_base_uri(void)
 
 int ct_open(at_store **store_out, at_clock **clock_out)
 {
-    char uri[8400];
     at_clock *clock = NULL;
     int rc;
 
     *store_out = NULL;
     *clock_out = NULL;
-    fresh_uri(uri, sizeof uri);
-    rc = at_store_open(store_out, uri);
+    fresh_uri(opened_uri, sizeof opened_uri);
+    rc = at_store_open(store_out, opened_uri);
     if (rc != 0)
         return rc;
     if (real_clock_forced())
@@ -162,7 +163,7 @@ void ct_setup(void)
     snprintf(run_tag, sizeof run_tag, "p%ldn%ut%lld", (long)getpid(), open_counter + 1,
              (long long)time(NULL));
     rc = ct_open(&ct_store, &ct_clock);
-    ck_assert_msg(rc == 0, "cannot open a store from \"%s\": %s (%s)", base_uri, at_err_name(rc),
+    ck_assert_msg(rc == 0, "cannot open a store from \"%s\": %s (%s)", opened_uri, at_err_name(rc),
                   at_last_error());
 }
 

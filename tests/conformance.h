@@ -110,11 +110,11 @@ int64_t ct_next_due(const char *queue);
 /* A time read around a call: `t` lies in [lo, hi], where lo and hi are the
  * store's time before and after the call plus the expected offset.  Exact on
  * a manual clock (lo == hi); a real clock may only be late, never early. */
-#define CT_ASSERT_TIME(t, lo, hi)                                                                         \
-    do {                                                                                                  \
-        int64_t ct_t_ = (t), ct_lo_ = (lo), ct_hi_ = (hi);                                                \
-        ck_assert_msg(ct_t_ >= ct_lo_ && ct_t_ <= ct_hi_, "%s = %lld, expected in [%lld, %lld]", #t,      \
-                      (long long)ct_t_, (long long)ct_lo_, (long long)ct_hi_);                            \
+#define CT_ASSERT_TIME(t, lo, hi)                                                                            \
+    do {                                                                                                     \
+        int64_t ct_t_ = (t), ct_lo_ = (lo), ct_hi_ = (hi);                                                   \
+        ck_assert_msg(ct_t_ >= ct_lo_ && ct_t_ <= ct_hi_, "%s = %lld, expected in [%lld, %lld]", #t,         \
+                      (long long)ct_t_, (long long)ct_lo_, (long long)ct_hi_);                               \
     } while (0)
 
 /* A TCase with the checked fixture and a timeout fit for real clocks. */

@@ -35,7 +35,8 @@ END_TEST
 
 START_TEST(version_number_matches_version_macros)
 {
-    ck_assert_uint_eq(AT_VERSION_NUMBER, AT_VERSION_MAJOR * 10000 + AT_VERSION_MINOR * 100 + AT_VERSION_PATCH);
+    ck_assert_uint_eq(AT_VERSION_NUMBER,
+                      AT_VERSION_MAJOR * 10000 + AT_VERSION_MINOR * 100 + AT_VERSION_PATCH);
     ck_assert_uint_eq(at_version_number(), AT_VERSION_NUMBER);
 }
 END_TEST

@@ -102,7 +102,8 @@ START_TEST(bad_queue_name_is_refused_by_opts_and_leaves_them_unchanged)
     at_opts *o = ct_opts(CT_Q("q"));
     char id[AT_ID_SIZE];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        ck_assert_msg(at_opts_set_str(o, AT_OPT_QUEUE, bad[i]) == AT_ERR_NAME, "queue \"%s\" accepted", bad[i]);
+        ck_assert_msg(at_opts_set_str(o, AT_OPT_QUEUE, bad[i]) == AT_ERR_NAME, "queue \"%s\" accepted",
+                      bad[i]);
     ck_assert_int_eq(at_opts_set_str(o, AT_OPT_QUEUE, long_name(AT_NAME_MAX + 1)), AT_ERR_NAME);
     ct_enqueue(id, o);
     ck_assert_str_eq(at_job_queue(ct_get(id)), CT_Q("q"));

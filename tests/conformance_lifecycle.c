@@ -155,8 +155,8 @@ TCase *ct_tcase_states(void)
 
 /* Poll up to `max` jobs of `queues` without blocking and check their ids
  * are exactly `expect` (n_expect of them), in that order. */
-static void assert_poll_order(const char *const *queues, size_t nqueues, size_t max, char (*expect)[AT_ID_SIZE],
-                              size_t n_expect)
+static void assert_poll_order(const char *const *queues, size_t nqueues, size_t max,
+                              char (*expect)[AT_ID_SIZE], size_t n_expect)
 {
     at_job *jobs[16];
     size_t n = 0;

@@ -59,7 +59,8 @@ START_TEST(fail_keeps_the_last_error)
     at_job *j;
     ct_enqueue(NULL, backoff_opts(CT_Q("q"), 1000, -1, 0));
     j = ct_claim(CT_Q("q"));
-    ck_assert_int_eq(at_fail(NULL, ct_store, at_job_id(j), at_job_token(j), "disk full: /var", AT_FAIL_RETRY), 0);
+    ck_assert_int_eq(at_fail(NULL, ct_store, at_job_id(j), at_job_token(j), "disk full: /var", AT_FAIL_RETRY),
+                     0);
     ck_assert_str_eq(at_job_last_error(ct_get(at_job_id(j))), "disk full: /var");
 }
 END_TEST
@@ -173,7 +174,8 @@ START_TEST(permanent_fail_is_dead_at_once)
     ct_set(o, AT_OPT_MAX_ATTEMPTS, 5);
     ct_enqueue(NULL, o);
     j = ct_claim(CT_Q("q"));
-    ck_assert_int_eq(at_fail(&st, ct_store, at_job_id(j), at_job_token(j), "bad input", AT_FAIL_PERMANENT), 0);
+    ck_assert_int_eq(at_fail(&st, ct_store, at_job_id(j), at_job_token(j), "bad input", AT_FAIL_PERMANENT),
+                     0);
     ck_assert_int_eq(st, AT_STATE_DEAD);
     g = ct_get(at_job_id(j));
     ck_assert_int_eq(at_job_state(g), AT_STATE_DEAD);

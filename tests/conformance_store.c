@@ -424,11 +424,16 @@ END_TEST
 
 START_TEST(get_of_a_malformed_id_is_inval)
 {
-    static const char *const bad[] = {"", "not-an-id", "01ARZ3NDEKTSV4RRFFQ69G5FA", "01ARZ3NDEKTSV4RRFFQ69G5FAVX",
-                                      "01ARZ3NDEKTSV4RRFFQ69G5FA!", "01ARZ3NDEKTSV4RRFFQ69G5F V"};
+    static const char *const bad[] = {"",
+                                      "not-an-id",
+                                      "01ARZ3NDEKTSV4RRFFQ69G5FA",
+                                      "01ARZ3NDEKTSV4RRFFQ69G5FAVX",
+                                      "01ARZ3NDEKTSV4RRFFQ69G5FA!",
+                                      "01ARZ3NDEKTSV4RRFFQ69G5F V"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         at_job *j = NULL;
-        ck_assert_msg(at_get(&j, ct_store, bad[i]) == AT_ERR_INVAL, "at_get(\"%s\") is not AT_ERR_INVAL", bad[i]);
+        ck_assert_msg(at_get(&j, ct_store, bad[i]) == AT_ERR_INVAL, "at_get(\"%s\") is not AT_ERR_INVAL",
+                      bad[i]);
     }
 }
 END_TEST
