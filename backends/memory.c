@@ -38,9 +38,10 @@
 struct mjob;
 struct mq;
 
-/* Shared per-job settings; interned, freed with the store. */
+/* Shared per-job settings, queue included; interned, freed with the store. */
 struct mclass {
     struct mclass *next;
+    struct mq *q;
     int64_t lease_ms, base_ms, cap_ms;
     uint32_t max_attempts;
     int32_t jitter;
@@ -64,8 +65,7 @@ struct mjob {
     } u;
     struct mjob *hnext;          /* id hash chain */
     struct mjob *lprev, *lnext;  /* queue's list, id order */
-    struct mq *q;
-    const struct mclass *cls;
+    const struct mclass *cls;    /* also names the job's queue */
     struct mextra *x;
     int64_t created_at, run_at, started_at, updated_at;
     int64_t lease_or_fin;        /* lease deadline while RUNNING, finish time when terminal */
@@ -332,23 +332,23 @@ static void leave_state(at_backend *m, struct mjob *j)
 {
     switch (j->state) {
     case AT_STATE_SCHEDULED:
-        at__wheel_del(j->q->wheel, &j->u.timer);
+        at__wheel_del(j->cls->q->wheel, &j->u.timer);
         break;
     case AT_STATE_RUNNING:
         at__wheel_del(m->leases, &j->u.timer);
         break;
     case AT_STATE_READY:
-        heap_remove(j->q, j);
+        heap_remove(j->cls->q, j);
         break;
     case AT_STATE_SUCCEEDED:
     case AT_STATE_DEAD:
     case AT_STATE_CANCELLED:
-        fin_remove(j->q, j);
+        fin_remove(j->cls->q, j);
         break;
     default:
         break;
     }
-    j->q->counts[j->state]--;
+    j->cls->q->counts[j->state]--;
 }
 
 /* Put j into `state` (it must have left its old one).  READY needs heap room
@@ -357,7 +357,7 @@ static void enter_state(at_backend *m, struct mjob *j, int state)
 {
     j->state = (uint8_t)state;
     j->updated_at = m->now;
-    j->q->counts[state]++;
+    j->cls->q->counts[state]++;
     switch (state) {
     case AT_STATE_SCHEDULED:
     case AT_STATE_RUNNING:
@@ -365,11 +365,11 @@ static void enter_state(at_backend *m, struct mjob *j, int state)
         arm_job(m, j);
         break;
     case AT_STATE_READY:
-        heap_push(j->q, j);
+        heap_push(j->cls->q, j);
         break;
     default:
         j->lease_or_fin = m->now;
-        fin_append(j->q, j);
+        fin_append(j->cls->q, j);
         break;
     }
 }
@@ -377,7 +377,7 @@ static void enter_state(at_backend *m, struct mjob *j, int state)
 static void arm_job(at_backend *m, struct mjob *j)
 {
     if (j->state == AT_STATE_SCHEDULED)
-        at__wheel_add(j->q->wheel, &j->u.timer, wheel_time(m, j->run_at));
+        at__wheel_add(j->cls->q->wheel, &j->u.timer, wheel_time(m, j->run_at));
     else
         at__wheel_add(m->leases, &j->u.timer, wheel_time(m, j->lease_or_fin));
 }
@@ -420,7 +420,7 @@ static void on_due(at_timer *t, void *ud)
         rearm_remaining(c->m, c->w, t, j->run_at);
         return;
     }
-    if (heap_reserve(j->q, 1)) {
+    if (heap_reserve(j->cls->q, 1)) {
         /* No memory for the heap slot: stay SCHEDULED, try again in 1 ms. */
         at__wheel_add(c->w, t, (uint64_t)c->m->mono + 1);
         return;
@@ -447,7 +447,7 @@ static void on_lease(at_timer *t, void *ud)
     } else {
         to = AT_STATE_READY, why = "lease expired";
     }
-    if (to == AT_STATE_READY && heap_reserve(j->q, 1)) {
+    if (to == AT_STATE_READY && heap_reserve(j->cls->q, 1)) {
         at__wheel_add(c->w, t, (uint64_t)m->mono + 1);
         return;
     }
@@ -549,20 +549,21 @@ static struct midem *find_idem(at_backend *m, const char *key, uint64_t h)
     return NULL;
 }
 
-static const struct mclass *get_class(at_backend *m, const at_job_info *ji)
+static const struct mclass *get_class(at_backend *m, struct mq *q, const at_job_info *ji)
 {
     size_t tn = strlen(ji->type);
-    uint64_t h = hash_bytes(ji->type, tn);
+    uint64_t h = hash_bytes(ji->type, tn) ^ ((uint64_t)(uintptr_t)q * 0x9E3779B97F4A7C15ull);
     h ^= hash_bytes(&ji->lease_ms, sizeof ji->lease_ms) + (uint64_t)ji->max_attempts * 31 +
          (uint64_t)ji->backoff_base_ms * 131 + (uint64_t)ji->backoff_cap_ms * 65599 + (uint64_t)ji->backoff_jitter;
     for (struct mclass *c = m->ct[h & m->cmask]; c; c = c->next)
-        if (c->hash == h && c->lease_ms == ji->lease_ms && c->max_attempts == ji->max_attempts &&
+        if (c->hash == h && c->q == q && c->lease_ms == ji->lease_ms && c->max_attempts == ji->max_attempts &&
             c->base_ms == ji->backoff_base_ms && c->cap_ms == ji->backoff_cap_ms &&
             c->jitter == ji->backoff_jitter && strcmp(c->type, ji->type) == 0)
             return c;
     struct mclass *c = at__malloc(sizeof *c + tn + 1);
     if (!c)
         return NULL;
+    c->q = q;
     c->lease_ms = ji->lease_ms;
     c->max_attempts = ji->max_attempts;
     c->base_ms = ji->backoff_base_ms;
@@ -601,7 +602,7 @@ static int snapshot(at_job **out, const struct mjob *j)
     memcpy(i.id, j->id, AT_ID_LEN);
     i.id[AT_ID_LEN] = '\0';
     i.type = j->cls->type;
-    i.queue = j->q->name;
+    i.queue = j->cls->q->name;
     i.payload = j->payload;
     i.payload_len = j->payload_len;
     i.state = j->state;
@@ -836,7 +837,7 @@ static int mem_enqueue(at_backend *m, at_enqueue_item *items, size_t n)
             pend[i].idem = ne;
         }
         qs[i] = get_queue(m, ji->queue);
-        const struct mclass *cls = qs[i] ? get_class(m, ji) : NULL;
+        const struct mclass *cls = qs[i] ? get_class(m, qs[i], ji) : NULL;
         struct mjob *j = cls ? at__malloc(sizeof *j + ji->payload_len) : NULL;
         if (!j) {
             rc = AT_ERR_NOMEM;
@@ -845,7 +846,6 @@ static int mem_enqueue(at_backend *m, at_enqueue_item *items, size_t n)
         memset(j, 0, sizeof *j);
         pend[i].job = j;
         j->cls = cls;
-        j->q = qs[i];
         memcpy(j->id, ji->id, AT_ID_LEN);
         if (ji->payload_len)
             memcpy(j->payload, ji->payload, ji->payload_len);
@@ -862,7 +862,7 @@ static int mem_enqueue(at_backend *m, at_enqueue_item *items, size_t n)
                 break;
             }
         }
-        if (j->run_at <= m->now && heap_reserve(j->q, 1)) {
+        if (j->run_at <= m->now && heap_reserve(j->cls->q, 1)) {
             rc = AT_ERR_NOMEM;
             break;
         }
@@ -873,7 +873,7 @@ static int mem_enqueue(at_backend *m, at_enqueue_item *items, size_t n)
             if (!j)
                 continue;
             /* Heap room for READY jobs of one queue in one batch. */
-            if (j->run_at <= m->now && heap_reserve(j->q, n)) {
+            if (j->run_at <= m->now && heap_reserve(j->cls->q, n)) {
                 rc = AT_ERR_NOMEM;
                 break;
             }
@@ -900,7 +900,7 @@ static int mem_enqueue(at_backend *m, at_enqueue_item *items, size_t n)
         j->hnext = m->jt[b];
         m->jt[b] = j;
         m->jn++;
-        list_insert(j->q, j);
+        list_insert(j->cls->q, j);
         enter_state(m, j, j->run_at > m->now ? AT_STATE_SCHEDULED : AT_STATE_READY);
         if (pend[i].idem) {
             struct midem *e = pend[i].idem;
@@ -986,7 +986,7 @@ static int held(struct mjob **out, at_backend *m, const char *id, uint64_t token
     struct mjob *j = find_job(m, b);
     if (!j)
         return at_store_error(m->store, AT_ERR_NOTFOUND, 0, "no job %s", id);
-    advance_queue(m, j->q);
+    advance_queue(m, j->cls->q);
     if (j->token != token || token == 0)
         return at_store_error(m->store, AT_ERR_STALE, 0, "job %s: token %llu is not its current lease", id,
                               (unsigned long long)token);
@@ -1051,7 +1051,7 @@ static int mem_fail(int32_t *state_out, at_backend *m, const char *id, uint64_t 
             to = AT_STATE_DEAD;
         else
             to = delay > 0 ? AT_STATE_SCHEDULED : AT_STATE_READY;
-        if ((error && (rc = set_error(j, error))) || (to == AT_STATE_READY && (rc = heap_reserve(j->q, 1)))) {
+        if ((error && (rc = set_error(j, error))) || (to == AT_STATE_READY && (rc = heap_reserve(j->cls->q, 1)))) {
             pthread_mutex_unlock(&m->mu);
             return at_store_error(m->store, rc, 0, "out of memory while failing job %s", id);
         }
@@ -1093,7 +1093,7 @@ static int mem_cancel(int32_t *pending, at_backend *m, const char *id)
     if (!j) {
         rc = at_store_error(m->store, AT_ERR_NOTFOUND, 0, "no job %s", id);
     } else {
-        advance_queue(m, j->q);
+        advance_queue(m, j->cls->q);
         if (j->state >= AT_STATE_SUCCEEDED) {
             rc = at_store_error(m->store, AT_ERR_TERMINAL, 0, "job %s is already %s", id, at_state_name(j->state));
         } else if (j->state == AT_STATE_RUNNING) {
@@ -1119,7 +1119,7 @@ static int mem_get(at_job **out, at_backend *m, const char *id)
     if (!j) {
         rc = at_store_error(m->store, AT_ERR_NOTFOUND, 0, "no job %s", id);
     } else {
-        advance_queue(m, j->q);
+        advance_queue(m, j->cls->q);
         rc = snapshot(out, j);
     }
     pthread_mutex_unlock(&m->mu);
@@ -1132,7 +1132,7 @@ static struct mjob *list_from(at_backend *m, struct mq *q, const char *after)
     if (!after)
         return q->lhead;
     struct mjob *c = find_job(m, after);
-    if (c && c->q == q)
+    if (c && c->cls->q == q)
         return c->lnext;
     /* The cursor job is gone or in another queue: walk back from the tail,
      * which is where recent ids live. */
@@ -1226,12 +1226,12 @@ static int mem_requeue(uint64_t *n_out, at_backend *m, const char *queue, const 
     if (id) {
         const char *b = id;
         struct mjob *j = find_job(m, b);
-        if (!j || (queue && strcmp(j->q->name, queue) != 0))
+        if (!j || (queue && strcmp(j->cls->q->name, queue) != 0))
             rc = at_store_error(m->store, AT_ERR_NOTFOUND, 0, "no job %s%s%s", id, queue ? " in queue " : "",
                                 queue ? queue : "");
         else if (j->state != AT_STATE_DEAD)
             rc = at_store_error(m->store, AT_ERR_STATE, 0, "job %s is %s, not dead", id, at_state_name(j->state));
-        else if ((rc = heap_reserve(j->q, 1)) == 0) {
+        else if ((rc = heap_reserve(j->cls->q, 1)) == 0) {
             requeue_one(m, j);
             n = 1;
         }

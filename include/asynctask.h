@@ -96,6 +96,7 @@ AT_EXTERN const char *at_err_name(int code);
 
 /* ------------------------------------------------------------- job states */
 
+/* WAITING is for jobs whose parents have not all succeeded (workflows). */
 #define AT_STATE_MAP(X)                                                        \
     X(WAITING, 1, "waiting")                                                   \
     X(SCHEDULED, 2, "scheduled")                                               \
@@ -299,7 +300,10 @@ AT_EXTERN int32_t at_job_priority(const at_job *job);
 /* Claims so far, including the current one. */
 AT_EXTERN uint32_t at_job_attempts(const at_job *job);
 AT_EXTERN uint32_t at_job_max_attempts(const at_job *job);
-/* The fencing token of the claim this snapshot was taken under (0 if none). */
+/* The fencing token of the job's current or last claim (0 if never claimed).
+ * Whoever holds it may ack, fail or touch the job, so snapshots from at_get
+ * and at_list of a RUNNING job carry it too: operator tools can finish a
+ * job on a crashed worker's behalf. */
 AT_EXTERN uint64_t at_job_token(const at_job *job);
 /* Times in ms since the epoch, AT_TIME_NONE when not applicable. */
 #define AT_JOB_TIME_CREATED 1  /* enqueued */
@@ -323,10 +327,14 @@ AT_EXTERN int32_t at_job_cancel_requested(const at_job *job);
 /*
  * Claim up to `max` due jobs from the `nqueues` queues named in `queues`
  * (strict order: earlier queues first), blocking up to `timeout_ms`
- * (0: do not block, -1: forever) until at least one is due.  Wakes when a job
- * becomes due or is enqueued, never by polling.  On return *n_out jobs were
- * written to jobs_out (each freed by the caller with at_job_free); 0 jobs
- * after the timeout is a success.
+ * (0: do not block, -1: forever; measured in real time, also on a manual
+ * clock) until at least one is due.  Wakes at the millisecond a job becomes
+ * due, and at once when one is enqueued, retried or requeued through the same
+ * store handle; changes made by other processes are noticed at once (Redis)
+ * or within AT_OPT_STORE_WATCH_INTERVAL_MS (SQLite).  No timer ticks while
+ * nothing is due.  On return *n_out jobs were written to jobs_out (each
+ * freed by the caller with at_job_free); 0 jobs after the timeout is a
+ * success.  The snapshots carry the claim's token (at_job_token).
  */
 AT_EXTERN int at_poll(at_job **jobs_out, size_t *n_out, at_store *store, const char *const *queues,
                       size_t nqueues, size_t max, int64_t timeout_ms);

@@ -102,11 +102,15 @@ struct at_store {
     struct at_store *clock_next;
     atomic_bool used;       /* a job operation ran: the clock is fixed */
     _Atomic int64_t opt[AT__SOPT_COUNT];
-    /* Pollers sleep on wcv; every change that may make a job claimable
-     * bumps wgen under wmu and broadcasts. */
+    /* Pollers sleep on wcv.  Every change that may make a job claimable
+     * bumps wgen; only when a poller is registered in nwaiters does the
+     * notifier take wmu and broadcast (both sequentially consistent, so
+     * either the notifier sees the waiter or the waiter sees the bump: no
+     * wake-up is lost, and a busy store pays one atomic add per change). */
     pthread_mutex_t wmu;
     pthread_cond_t wcv;
-    uint64_t wgen;
+    _Atomic uint64_t wgen;
+    atomic_int nwaiters;
 };
 
 int at__store_enter(at_store *s);

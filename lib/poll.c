@@ -53,9 +53,7 @@ AT_EXTERN int at_poll(at_job **jobs_out, size_t *n_out, at_store *s, const char 
 
     int64_t deadline = 0; /* set after the first empty claim: a hit costs no clock read */
     for (;;) {
-        pthread_mutex_lock(&s->wmu);
-        uint64_t gen = s->wgen;
-        pthread_mutex_unlock(&s->wmu);
+        uint64_t gen = atomic_load(&s->wgen);
 
         int64_t wake = AT_TIME_NONE;
         size_t n = 0;
@@ -93,11 +91,13 @@ AT_EXTERN int at_poll(at_job **jobs_out, size_t *n_out, at_store *s, const char 
             struct timespec ts = to_ts(step == INT64_MAX ? INT64_MAX / 2 : step);
             bool woken = false;
             pthread_mutex_lock(&s->wmu);
-            while (s->wgen == gen) {
+            atomic_fetch_add(&s->nwaiters, 1);
+            while (atomic_load(&s->wgen) == gen) {
                 if (pthread_cond_timedwait(&s->wcv, &s->wmu, &ts) == ETIMEDOUT)
                     break;
             }
-            woken = s->wgen != gen;
+            atomic_fetch_sub(&s->nwaiters, 1);
+            woken = atomic_load(&s->wgen) != gen;
             pthread_mutex_unlock(&s->wmu);
             if (woken)
                 break;

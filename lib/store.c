@@ -242,10 +242,12 @@ AT_EXTERN void at_store_notify(at_store *s)
 {
     if (!s)
         return;
-    pthread_mutex_lock(&s->wmu);
-    s->wgen++;
-    pthread_cond_broadcast(&s->wcv);
-    pthread_mutex_unlock(&s->wmu);
+    atomic_fetch_add(&s->wgen, 1);
+    if (atomic_load(&s->nwaiters) > 0) {
+        pthread_mutex_lock(&s->wmu);
+        pthread_cond_broadcast(&s->wcv);
+        pthread_mutex_unlock(&s->wmu);
+    }
 }
 
 static int check_id(at_store *s, const char *id, char canon[AT_ID_SIZE])

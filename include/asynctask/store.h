@@ -119,7 +119,10 @@ typedef struct at_store_vtable {
     /* Claim up to max due jobs, queues in the given order, within a queue by
      * priority desc, run_at asc, enqueue order.  Each claimed job: RUNNING,
      * attempts + 1, a token no claim of this job had before, lease_until =
-     * now + its lease_ms.  Never blocks.  *wake_out: the store-monotonic time
+     * now + its lease_ms.  A lease that expires (by the store's clock, never
+     * early) returns its job to READY, or to DEAD with attempts exhausted, or
+     * to CANCELLED when cancellation was requested; each with a last_error
+     * text.  Never blocks.  *wake_out: the store-monotonic time
      * (at_store_clock_mono) at which a job of these queues, or an expiring
      * lease, is next known to make work; AT_TIME_NONE if none is known.
      * Required. */
