@@ -12,6 +12,7 @@ PACKAGES=(
   libhiredis-dev redis-server redis-tools                 # Redis backend and its tests
   libjansson-dev                                          # atctl JSON
   valgrind mandoc                                         # memcheck runs, man page lint
+  tzdata clang                                            # cron time zones, fuzz targets
 )
 
 missing=()

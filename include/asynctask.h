@@ -150,7 +150,9 @@ AT_EXTERN int at_clock_new_manual(at_clock **out, int64_t start_ms);
  * every store using it.  AT_ERR_INVAL on a negative delta. */
 AT_EXTERN int at_clock_advance(at_clock *clock, int64_t delta_ms);
 /* Set the wall time of a manual clock, forward or backward, as a wall-clock
- * jump would: jobs never run before their run_at on the new reading. */
+ * jump would: jobs never run before their run_at on the new reading.  Wakes
+ * the stores' pollers like at_clock_advance.  Clock functions are
+ * thread-safe. */
 AT_EXTERN int at_clock_set(at_clock *clock, int64_t now_ms);
 /* The clock's current wall time in ms since the epoch (real or manual). */
 AT_EXTERN int64_t at_clock_now(const at_clock *clock);
@@ -164,7 +166,8 @@ typedef struct at_store at_store;
 
 /*
  * Open a store.  URIs:
- *   memory:                          process-local, lost at close
+ *   memory:                          process-local, lost at close; every
+ *                                    open makes a new, separate store
  *   sqlite:PATH[?sync=full|normal]   durable file (see at_store_open(3))
  *   redis://[user:password@]host:port[/db][?prefix=P]
  * On success *out is a new handle the caller closes with at_store_close().
@@ -181,8 +184,9 @@ AT_EXTERN const char *at_store_backend(const at_store *store);
 
 /*
  * Copy the detail message of the calling thread's last failed call on this
- * store (or "" if none) into buf (NUL-terminated, truncated to len).  Returns
- * the full message length.  Also gives the backend's native error code
+ * store (or "" if none) into buf (NUL-terminated, truncated to len; buf may
+ * be NULL with len 0 to ask for the length).  Returns the full message
+ * length without the NUL.  Also gives the backend's native error code
  * (SQLite result code, errno, ...) through *native_out when not NULL.
  */
 AT_EXTERN size_t at_store_errmsg(const at_store *store, char *buf, size_t len, int32_t *native_out);
@@ -238,6 +242,7 @@ typedef struct at_opts at_opts;
 #define AT_OPT_IDEMPOTENCY_TTL_MS 11 /* int > 0, default the store's */
 
 AT_EXTERN int at_opts_new(at_opts **out);
+/* NULL is accepted by every at_*_free function. */
 AT_EXTERN void at_opts_free(at_opts *opts);
 /* Back to all defaults. */
 AT_EXTERN void at_opts_reset(at_opts *opts);
@@ -266,8 +271,11 @@ AT_EXTERN int at_batch_new(at_batch **out);
 AT_EXTERN void at_batch_free(at_batch *batch);
 /* Empty the batch for reuse. */
 AT_EXTERN void at_batch_clear(at_batch *batch);
-/* Append a job (arguments as at_enqueue; copied).  Validated here, so a bad
- * job is refused at add time with the same codes as at_enqueue. */
+/* Append a job (arguments as at_enqueue; copied).  The type and payload
+ * pointer are checked here (AT_ERR_NAME, AT_ERR_INVAL) and the options were
+ * checked by their setters; what depends on the store (its payload limit,
+ * a backoff cap below the store's default base) is checked by
+ * at_enqueue_batch, which then creates none of the batch's jobs. */
 AT_EXTERN int at_batch_add(at_batch *batch, const char *type, const void *payload, size_t payload_len,
                            const at_opts *opts);
 /* Number of jobs in the batch. */
