@@ -410,6 +410,29 @@ AT_EXTERN uint64_t at_stats_count(const at_stats *stats, size_t i, int32_t state
 /* Earliest run_at of a SCHEDULED job of queue i, or AT_TIME_NONE. */
 AT_EXTERN int64_t at_stats_next_due(const at_stats *stats, size_t i);
 
+/* ------------------------------------------------------------------ cron */
+
+/*
+ * The first fire time of the cron expression `expr` strictly after
+ * `after_ms` (ms since the epoch), with `expr` read in the IANA time zone
+ * `tz` ("Europe/Berlin"; NULL or "UTC": UTC) from the system tz database
+ * ($TZDIR or /usr/share/zoneinfo), written to *next_out (AT_TIME_NONE on
+ * failure).  5 fields (minute hour day-of-month month day-of-week) or 6 with
+ * leading seconds; lists, ranges, steps, JAN..DEC, SUN..SAT, @yearly,
+ * @annually, @monthly, @weekly, @daily, @midnight, @hourly and
+ * "@every <duration>" (90s, 1h30m, 500ms: the multiples of the duration since
+ * the epoch).  DST: a wall time skipped by a forward change fires once at the
+ * end of the gap; a repeated wall time fires once, at its first occurrence.
+ * AT_ERR_INVAL for a bad expression or zone name (at_last_error() names the
+ * field and byte position), AT_ERR_NOTFOUND for an unknown zone, AT_ERR_RANGE
+ * when it never fires before the year 10000; AT_ERR_CORRUPT, AT_ERR_IO,
+ * AT_ERR_NOMEM.  Thread-safe; never reads or sets TZ.  See at_cron_next(3).
+ */
+AT_EXTERN int at_cron_next(int64_t *next_out, const char *expr, const char *tz, int64_t after_ms);
+/* Validate a cron expression only: 0, or AT_ERR_INVAL with the 0-based byte
+ * offset of the first error in *pos_out (may be NULL; -1 on success). */
+AT_EXTERN int at_cron_check(int32_t *pos_out, const char *expr);
+
 /* ------------------------------------------------------------- allocator */
 
 /*

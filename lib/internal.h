@@ -6,6 +6,11 @@
 #ifndef AT_INTERNAL_H
 #define AT_INTERNAL_H
 
+/* configure's results (which optional backends are built). */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>

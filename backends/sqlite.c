@@ -1,0 +1,2054 @@
+/*
+ * sqlite.c - the SQLite backend ("sqlite:PATH[?sync=full|normal]
+ * [&busy_timeout=MS][&nfs=allow]"): durable jobs in one file, shared by the
+ * threads of a process and by several processes on one host.
+ *
+ * Every operation is one transaction; writers take the write lock up front
+ * (BEGIN IMMEDIATE) so they never fail half way for a lock.  Within a process
+ * a mutex serialises the store's connection, so threads queue on the mutex
+ * and only other processes meet SQLite's lock, which a busy handler with
+ * short, growing sleeps waits out for up to busy_timeout.  A transaction that
+ * still meets SQLITE_BUSY mid-way is rolled back and retried a few times.
+ *
+ * Schema (version 1, PRAGMA user_version; the tables are created and migrated
+ * here): `jobs` is clustered by the 16-byte job id (WITHOUT ROWID): ids are
+ * time-sortable, so inserts append.  Partial indexes hold only the rows a
+ * lookup needs, which keeps each one small and the hot pages few:
+ *   jobs_ready (qid, priority DESC, run_at, id, state) WHERE state = READY   claim
+ *   jobs_sched (qid, run_at)      WHERE state = SCHEDULED   due jobs, wake time
+ *   jobs_lease (lease_until)      WHERE state = RUNNING     lease expiry
+ *   jobs_fin   (finished_at)      WHERE state >= SUCCEEDED  purge
+ *   jobs_list  (qid, state, id)                             at_list, requeue
+ * `queues` interns queue names as small integers and keeps the per-state
+ * counts, updated in the transaction of every transition, so stats cost
+ * O(queues).  `idem` maps idempotency keys to jobs until they expire.
+ *
+ * Time is lazy, as in the example backend: nothing runs between calls.  A
+ * claim first ends expired leases and makes its queues' due jobs READY; get,
+ * list and stats do the same when a cheap read shows something is due, so
+ * no caller ever sees a job in a state its time has already left.
+ *
+ * Other processes' changes: the optional `changed` method reads PRAGMA
+ * data_version on a second connection every watch interval (ADR 0007).
+ * Durability: sync=full (default) or normal, see ADR 0006.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "internal.h"
+
+#define SCHEMA_VERSION 1
+/* PRAGMA application_id of our files ("atsk"): tells a libasynctask store
+ * from another application's database before we touch it. */
+#define APPLICATION_ID 0x6174736b
+#define DEFAULT_BUSY_MS 5000
+/* Retries of a whole transaction that met SQLITE_BUSY after BEGIN (another
+ * process recovering the WAL, for instance). */
+#define TXN_RETRIES 5
+/* Ids read per (queue, state) pair at a time while merging at_list pages. */
+#define LIST_CHUNK 128
+
+/* Magic numbers of file systems on which WAL's shared memory and POSIX locks
+ * cannot be trusted (statfs(2) f_type). */
+#define FS_NFS 0x6969
+#define FS_SMB 0x517B
+#define FS_CIFS 0xFF534D42u
+#define FS_SMB2 0xFE534D42u
+#define FS_CODA 0x73757245
+#define FS_AFS 0x5346414F
+#define FS_9P 0x01021997
+#define FS_CEPH 0x00C36400
+
+/* ---------------------------------------------------------------- schema */
+
+static const char k_schema[] =
+    "CREATE TABLE queues("
+    " qid INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE,"
+    " n1 INTEGER NOT NULL DEFAULT 0, n2 INTEGER NOT NULL DEFAULT 0, n3 INTEGER NOT NULL DEFAULT 0,"
+    " n4 INTEGER NOT NULL DEFAULT 0, n5 INTEGER NOT NULL DEFAULT 0, n6 INTEGER NOT NULL DEFAULT 0,"
+    " n7 INTEGER NOT NULL DEFAULT 0);"
+    /* Columns read on every transition come first; the large, rarely read
+     * ones last, so a transition never pulls the payload's overflow pages. */
+    "CREATE TABLE jobs("
+    " id BLOB PRIMARY KEY,"
+    " qid INTEGER NOT NULL,"
+    " state INTEGER NOT NULL,"
+    " priority INTEGER NOT NULL,"
+    " run_at INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL,"
+    " max_attempts INTEGER NOT NULL,"
+    " token INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " started_at INTEGER,"
+    " lease_until INTEGER,"
+    " finished_at INTEGER,"
+    " lease_ms INTEGER NOT NULL,"
+    " backoff_base_ms INTEGER NOT NULL,"
+    " backoff_cap_ms INTEGER NOT NULL,"
+    " backoff_jitter INTEGER NOT NULL,"
+    " cancel_req INTEGER NOT NULL,"
+    " type TEXT NOT NULL,"
+    " idem_key TEXT,"
+    " last_error TEXT,"
+    " result BLOB,"
+    " payload BLOB NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX jobs_ready ON jobs(qid, priority DESC, run_at, id, state) WHERE state = 3;"
+    "CREATE INDEX jobs_sched ON jobs(qid, run_at) WHERE state = 2;"
+    "CREATE INDEX jobs_lease ON jobs(lease_until) WHERE state = 4;"
+    "CREATE INDEX jobs_fin ON jobs(finished_at) WHERE state >= 5;"
+    "CREATE INDEX jobs_list ON jobs(qid, state, id) WHERE state NOT IN (3, 4);"
+    "CREATE TABLE idem(key TEXT PRIMARY KEY, id BLOB NOT NULL, expires INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX idem_exp ON idem(expires);";
+
+/* The columns of a job snapshot, in this order everywhere. */
+#define JOB_COLS                                                                                             \
+    "id, qid, state, priority, run_at, attempts, max_attempts, token, created_at, updated_at, started_at, "  \
+    "lease_until, finished_at, lease_ms, backoff_base_ms, backoff_cap_ms, backoff_jitter, cancel_req, type, " \
+    "idem_key, last_error, result, payload"
+enum {
+    C_ID, C_QID, C_STATE, C_PRIO, C_RUN_AT, C_ATTEMPTS, C_MAX_ATTEMPTS, C_TOKEN, C_CREATED, C_UPDATED,
+    C_STARTED, C_LEASE, C_FINISHED, C_LEASE_MS, C_BASE, C_CAP, C_JITTER, C_CANCEL, C_TYPE, C_KEY, C_ERROR,
+    C_RESULT, C_PAYLOAD
+};
+
+/* States as literals: a partial index is used only when the query's WHERE
+ * names the same constant. */
+#define SCHED "2"
+#define READY "3"
+#define RUNNING "4"
+
+enum stmt_id {
+    S_BEGIN_W,
+    S_BEGIN_R,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_Q_BY_NAME,
+    S_Q_NAME,
+    S_Q_INSERT,
+    S_Q_ADD,
+    S_Q_ALL,
+    S_Q_SCHED,
+    S_Q_DEAD,
+    S_ANY_DUE,
+    S_STATS,
+    S_IDEM_GET,
+    S_IDEM_PUT,
+    S_IDEM_PURGE,
+    S_INSERT,
+    S_GET,
+    S_HELD,
+    S_EXPIRE_ALL,
+    S_EXPIRE_ONE,
+    S_PROMOTE,
+    S_CLAIM,
+    S_HAS_READY,
+    S_HAS_DUE,
+    S_HAS_EXPIRED,
+    S_NEXT_DUE,
+    S_NEXT_LEASE,
+    S_ACK,
+    S_ACK_FAST,
+    S_CANCELLED,
+    S_FAIL,
+    S_TOUCH,
+    S_MARK_CANCEL,
+    S_REQUEUE_ONE,
+    S_REQUEUE_Q,
+    S_PURGE,
+    S_LIST_IDS,
+    S_LIST_READY,
+    S_LIST_RUNNING,
+    S_COUNT__
+};
+
+#define EXPIRE_SET                                                                                           \
+    "UPDATE jobs SET state = CASE WHEN cancel_req THEN 7 WHEN attempts >= max_attempts THEN 6 ELSE 3 END,"    \
+    " last_error = CASE WHEN cancel_req THEN 'cancelled; the holder''s lease expired'"                      \
+    " WHEN attempts >= max_attempts THEN 'lease expired on the last attempt' ELSE 'lease expired' END,"      \
+    " finished_at = CASE WHEN cancel_req OR attempts >= max_attempts THEN ?1 END,"                           \
+    " lease_until = NULL, updated_at = ?1 "
+
+static const char *const k_sql[S_COUNT__] = {
+    [S_BEGIN_W] = "BEGIN IMMEDIATE",
+    [S_BEGIN_R] = "BEGIN",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_Q_BY_NAME] = "SELECT qid FROM queues WHERE name = ?1",
+    [S_Q_NAME] = "SELECT name FROM queues WHERE qid = ?1",
+    [S_Q_INSERT] = "INSERT INTO queues(name) VALUES(?1)",
+    [S_Q_ADD] = "UPDATE queues SET n1 = n1 + ?2, n2 = n2 + ?3, n3 = n3 + ?4, n4 = n4 + ?5, n5 = n5 + ?6,"
+                " n6 = n6 + ?7, n7 = n7 + ?8 WHERE qid = ?1",
+    [S_Q_ALL] = "SELECT qid, n1, n2, n3, n4, n5, n6, n7 FROM queues",
+    [S_Q_SCHED] = "SELECT qid FROM queues WHERE n2 > 0",
+    [S_Q_DEAD] = "SELECT qid FROM queues WHERE n6 > 0",
+    [S_ANY_DUE] = "SELECT 1 FROM queues q WHERE q.n2 > 0 AND EXISTS(SELECT 1 FROM jobs j WHERE j.qid = q.qid"
+                  " AND j.state = " SCHED " AND j.run_at <= ?1) LIMIT 1",
+    [S_STATS] = "SELECT name, n1, n2, n3, n4, n5, n6, n7, (SELECT min(run_at) FROM jobs j WHERE j.qid = q.qid"
+                " AND j.state = " SCHED ") FROM queues q ORDER BY name",
+    [S_IDEM_GET] = "SELECT id, expires FROM idem WHERE key = ?1",
+    [S_IDEM_PUT] = "INSERT OR REPLACE INTO idem(key, id, expires) VALUES(?1, ?2, ?3)",
+    [S_IDEM_PURGE] = "DELETE FROM idem WHERE expires <= ?1",
+    [S_INSERT] = "INSERT INTO jobs(" JOB_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, 0, ?6, 0, ?7, ?7, NULL, NULL, NULL,"
+                 " ?8, ?9, ?10, ?11, 0, ?12, ?13, NULL, NULL, ?14)",
+    [S_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1",
+    [S_HELD] = "SELECT qid, state, token, cancel_req, attempts, max_attempts, lease_ms, lease_until FROM jobs"
+               " WHERE id = ?1",
+    [S_EXPIRE_ALL] = EXPIRE_SET "WHERE state = " RUNNING " AND lease_until <= ?1 RETURNING qid, state",
+    [S_EXPIRE_ONE] = EXPIRE_SET "WHERE id = ?2 AND state = " RUNNING " AND lease_until <= ?1 RETURNING qid, state",
+    [S_PROMOTE] = "UPDATE jobs SET state = " READY ", updated_at = ?2 WHERE qid = ?1 AND state = " SCHED
+                  " AND run_at <= ?2",
+    [S_CLAIM] = "UPDATE jobs SET state = " RUNNING ", attempts = attempts + 1, token = token + 1, started_at = ?3,"
+                " lease_until = ?3 + lease_ms, updated_at = ?3 WHERE id IN (SELECT id FROM jobs WHERE qid = ?1"
+                " AND state = " READY " ORDER BY priority DESC, run_at, id LIMIT ?2) RETURNING " JOB_COLS,
+    [S_HAS_READY] = "SELECT 1 FROM jobs WHERE qid = ?1 AND state = " READY " LIMIT 1",
+    [S_HAS_DUE] = "SELECT 1 FROM jobs WHERE qid = ?1 AND state = " SCHED " AND run_at <= ?2 LIMIT 1",
+    [S_HAS_EXPIRED] = "SELECT 1 FROM jobs WHERE state = " RUNNING " AND lease_until <= ?1 LIMIT 1",
+    [S_NEXT_DUE] = "SELECT min(run_at) FROM jobs WHERE qid = ?1 AND state = " SCHED,
+    [S_NEXT_LEASE] = "SELECT min(lease_until) FROM jobs WHERE state = " RUNNING,
+    [S_ACK] = "UPDATE jobs SET state = 5, result = ?2, finished_at = ?3, lease_until = NULL, updated_at = ?3"
+              " WHERE id = ?1",
+    [S_ACK_FAST] = "UPDATE jobs SET state = 5, result = ?2, finished_at = ?3, lease_until = NULL, updated_at = ?3"
+                   " WHERE id = ?1 AND token = ?4 AND state = " RUNNING " AND cancel_req = 0 AND lease_until > ?3"
+                   " RETURNING qid",
+    [S_CANCELLED] = "UPDATE jobs SET state = 7, finished_at = ?2, lease_until = NULL, updated_at = ?2"
+                    " WHERE id = ?1",
+    [S_FAIL] = "UPDATE jobs SET state = ?2, run_at = coalesce(?3, run_at), last_error = coalesce(?4, last_error), finished_at = ?5,"
+               " lease_until = NULL, updated_at = ?6 WHERE id = ?1",
+    [S_TOUCH] = "UPDATE jobs SET lease_until = ?2 WHERE id = ?1",
+    [S_MARK_CANCEL] = "UPDATE jobs SET cancel_req = 1, updated_at = ?2 WHERE id = ?1",
+    [S_REQUEUE_ONE] = "UPDATE jobs SET state = " READY ", attempts = 0, cancel_req = 0, run_at = ?2,"
+                      " finished_at = NULL, lease_until = NULL, updated_at = ?2 WHERE id = ?1",
+    [S_REQUEUE_Q] = "UPDATE jobs SET state = " READY ", attempts = 0, cancel_req = 0, run_at = ?2,"
+                    " finished_at = NULL, lease_until = NULL, updated_at = ?2 WHERE qid = ?1 AND state = 6"
+                    " AND state NOT IN (3, 4)",
+    [S_PURGE] = "DELETE FROM jobs WHERE state >= 5 AND finished_at < ?1 RETURNING qid, state",
+    [S_LIST_IDS] = "SELECT id FROM jobs WHERE qid = ?1 AND state = ?2 AND state NOT IN (3, 4) AND id > ?3"
+                   " ORDER BY id LIMIT ?4",
+    [S_LIST_READY] = "SELECT id FROM jobs INDEXED BY jobs_ready WHERE qid = ?1 AND state = " READY " AND id > ?3"
+                     " ORDER BY id LIMIT ?4",
+    [S_LIST_RUNNING] = "SELECT id FROM jobs INDEXED BY jobs_lease WHERE qid = ?1 AND state = " RUNNING
+                       " AND id > ?3 ORDER BY id LIMIT ?4",
+};
+
+/* ------------------------------------------------------------ structures */
+
+struct conn {
+    sqlite3 *db;
+    sqlite3_stmt *st[S_COUNT__];
+    int64_t busy_ms;       /* give up waiting for another process's lock after this */
+    int64_t busy_start_ns; /* when the current wait began */
+    unsigned seed;         /* jitter of the busy handler's sleeps */
+};
+
+/* Count changes of one queue during a transaction, written at commit. */
+struct delta {
+    int64_t qid;
+    int64_t d[AT_STATE_COUNT__];
+};
+
+struct at_backend {
+    at_store *store;
+    /* Guards `w`, the queue cache and the per-transaction fields. */
+    pthread_mutex_t mu;
+    struct conn w;
+    /* The watch connection has its own lock: pollers read data_version
+     * without queueing behind a long transaction. */
+    pthread_mutex_t watch_mu;
+    struct conn watch;
+    sqlite3_stmt *data_version;
+    int64_t last_dv;
+    /* Queue cache: names by qid (qids are small and dense), and an open
+     * addressing table name -> qid.  Holds only what the file holds: any
+     * rollback empties it. */
+    char **qnames;
+    size_t qcap;
+    int64_t *qhash;
+    size_t qhmask, qhn;
+    /* The transaction in progress. */
+    int64_t now, mono;
+    struct delta *d;
+    size_t dn, dcap;
+    int last_src; /* SQLite code of the last failure in this transaction */
+    bool hot;     /* the last claim found jobs: skip the look before the next */
+};
+
+/* ---------------------------------------------------------------- errors */
+
+static int map_sqlite(sqlite3 *db, int src)
+{
+    switch (src & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return AT_ERR_BUSY;
+    case SQLITE_FULL:
+        return AT_ERR_FULL;
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT:
+        return AT_ERR_CORRUPT;
+    case SQLITE_NOMEM:
+        return AT_ERR_NOMEM;
+    case SQLITE_TOOBIG:
+        return AT_ERR_TOOBIG;
+    case SQLITE_IOERR: {
+        /* A write refused for size (RLIMIT_FSIZE: EFBIG, quota: EDQUOT) is a
+         * full store to the user, as ENOSPC is. */
+        int e = db ? sqlite3_system_errno(db) : 0;
+        return e == EFBIG || e == ENOSPC || e == EDQUOT ? AT_ERR_FULL : AT_ERR_IO;
+    }
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+    case SQLITE_AUTH:
+        return AT_ERR_IO;
+    default:
+        return AT_ERR_INTERNAL;
+    }
+}
+
+/* Record a failed SQLite call and return its AT_ERR_* code. */
+static int sqerr(at_backend *be, struct conn *c, int src, const char *what)
+{
+    be->last_src = src;
+    return at_store_error(be->store, map_sqlite(c->db, src), src, "sqlite: %s: %s (%s)", what,
+                          sqlite3_errmsg(c->db), sqlite3_errstr(src));
+}
+
+static int nomem(at_backend *be, const char *what)
+{
+    return at_store_error(be->store, AT_ERR_NOMEM, 0, "out of memory %s", what);
+}
+
+/* ------------------------------------------------------------ statements */
+
+static sqlite3_stmt *S(at_backend *be, int which)
+{
+    sqlite3_stmt *s = be->w.st[which];
+    sqlite3_reset(s);
+    return s;
+}
+
+/* Step a statement that returns no rows (or whose rows are ignored). */
+static int run(at_backend *be, sqlite3_stmt *s, const char *what)
+{
+    int src;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW)
+        ;
+    sqlite3_reset(s);
+    return src == SQLITE_DONE ? 0 : sqerr(be, &be->w, src, what);
+}
+
+/* Step a one-row, one-integer query: *out = the value, or `none` when there
+ * is no row or the value is NULL. */
+static int query_int(int64_t *out, at_backend *be, sqlite3_stmt *s, int64_t none, const char *what)
+{
+    int src = sqlite3_step(s);
+    *out = none;
+    if (src == SQLITE_ROW) {
+        if (sqlite3_column_type(s, 0) != SQLITE_NULL)
+            *out = sqlite3_column_int64(s, 0);
+        src = SQLITE_DONE;
+    }
+    sqlite3_reset(s);
+    return src == SQLITE_DONE ? 0 : sqerr(be, &be->w, src, what);
+}
+
+/* Blob of a canonical id: the core hands us only well-formed ids. */
+static void id_bytes(uint8_t out[16], const char *id)
+{
+    if (at_id_parse(out, id) != 0)
+        memset(out, 0, 16);
+}
+
+/* ----------------------------------------------------------- busy waits */
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* SQLite's own busy handler sleeps 1, 2, 5, ... 100 ms: fine for rare
+ * conflicts, but with several busy processes the long sleeps waste most of
+ * the time the lock is free.  These sleeps start at 20 us and double to
+ * 2 ms, with jitter so that waiters do not wake in step. */
+static int on_busy(void *arg, int count)
+{
+    struct conn *c = arg;
+    int64_t now = mono_ns();
+    if (count == 0)
+        c->busy_start_ns = now;
+    int64_t left = c->busy_start_ns + c->busy_ms * 1000000 - now;
+    if (left <= 0)
+        return 0;
+    int64_t us = (int64_t)20 << (count < 7 ? count : 7);
+    if (us > 2000)
+        us = 2000;
+    us = us / 2 + (int64_t)(rand_r(&c->seed) % (unsigned)(us / 2 + 1));
+    if (us * 1000 > left)
+        us = left / 1000 + 1;
+    struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
+/* ----------------------------------------------------------- queue cache */
+
+static uint64_t hash_name(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h ^ (h >> 29);
+}
+
+static void cache_reset(at_backend *be)
+{
+    for (size_t i = 0; i < be->qcap; i++)
+        at__free(be->qnames[i]);
+    at__free(be->qnames);
+    at__free(be->qhash);
+    be->qnames = NULL;
+    be->qhash = NULL;
+    be->qcap = 0;
+    be->qhmask = 0;
+    be->qhn = 0;
+}
+
+static int64_t cache_find(const at_backend *be, const char *name)
+{
+    if (!be->qhash)
+        return 0;
+    for (size_t i = hash_name(name) & be->qhmask;; i = (i + 1) & be->qhmask) {
+        int64_t q = be->qhash[i];
+        if (q == 0)
+            return 0;
+        if (strcmp(be->qnames[q], name) == 0)
+            return q;
+    }
+}
+
+static const char *cache_name(const at_backend *be, int64_t qid)
+{
+    return qid > 0 && (size_t)qid < be->qcap ? be->qnames[qid] : NULL;
+}
+
+/* Best effort: a cache that cannot grow only costs lookups. */
+static void cache_put(at_backend *be, int64_t qid, const char *name)
+{
+    if (qid <= 0 || qid > INT32_MAX || cache_name(be, qid))
+        return;
+    if ((size_t)qid >= be->qcap) {
+        size_t nc = be->qcap ? be->qcap : 16;
+        while (nc <= (size_t)qid)
+            nc *= 2;
+        char **nn = at__realloc(be->qnames, nc * sizeof *nn);
+        if (!nn)
+            return;
+        memset(nn + be->qcap, 0, (nc - be->qcap) * sizeof *nn);
+        be->qnames = nn;
+        be->qcap = nc;
+    }
+    if ((be->qhn + 1) * 2 > be->qhmask) {
+        size_t nm = be->qhmask ? be->qhmask * 2 + 1 : 31;
+        int64_t *nh = at__calloc(nm + 1, sizeof *nh);
+        if (!nh)
+            return;
+        for (size_t i = 0; be->qhash && i <= be->qhmask; i++)
+            if (be->qhash[i]) {
+                size_t k = hash_name(be->qnames[be->qhash[i]]) & nm;
+                while (nh[k])
+                    k = (k + 1) & nm;
+                nh[k] = be->qhash[i];
+            }
+        at__free(be->qhash);
+        be->qhash = nh;
+        be->qhmask = nm;
+    }
+    char *copy = at__strdup(name);
+    if (!copy)
+        return;
+    be->qnames[qid] = copy;
+    size_t k = hash_name(name) & be->qhmask;
+    while (be->qhash[k])
+        k = (k + 1) & be->qhmask;
+    be->qhash[k] = qid;
+    be->qhn++;
+}
+
+/* The qid of queue `name`: *out 0 when it has none and `create` is false. */
+static int queue_id(int64_t *out, at_backend *be, const char *name, bool create)
+{
+    *out = cache_find(be, name);
+    if (*out)
+        return 0;
+    sqlite3_stmt *s = S(be, S_Q_BY_NAME);
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    int rc = query_int(out, be, s, 0, "reading a queue");
+    if (rc == 0 && *out == 0 && create) {
+        s = S(be, S_Q_INSERT);
+        sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+        rc = run(be, s, "creating a queue");
+        if (rc == 0)
+            *out = sqlite3_last_insert_rowid(be->w.db);
+    }
+    if (rc == 0 && *out)
+        cache_put(be, *out, name);
+    return rc;
+}
+
+/* The name of queue `qid` (cached; owned by the backend). */
+static int queue_name(const char **out, at_backend *be, int64_t qid)
+{
+    *out = cache_name(be, qid);
+    if (*out)
+        return 0;
+    sqlite3_stmt *s = S(be, S_Q_NAME);
+    sqlite3_bind_int64(s, 1, qid);
+    int src = sqlite3_step(s);
+    if (src == SQLITE_ROW) {
+        cache_put(be, qid, (const char *)sqlite3_column_text(s, 0));
+        *out = cache_name(be, qid);
+        src = SQLITE_DONE;
+    } else if (src == SQLITE_DONE) {
+        sqlite3_reset(s);
+        return at_store_error(be->store, AT_ERR_CORRUPT, 0, "sqlite: a job refers to queue %lld, which is missing",
+                              (long long)qid);
+    }
+    sqlite3_reset(s);
+    if (src != SQLITE_DONE)
+        return sqerr(be, &be->w, src, "reading a queue name");
+    return *out ? 0 : nomem(be, "caching a queue name");
+}
+
+/* ---------------------------------------------------------------- counts */
+
+static int count(at_backend *be, int64_t qid, int state, int64_t n)
+{
+    size_t i = 0;
+    while (i < be->dn && be->d[i].qid != qid)
+        i++;
+    if (i == be->dn) {
+        if (be->dn == be->dcap) {
+            size_t nc = be->dcap ? be->dcap * 2 : 8;
+            struct delta *nd = at__realloc(be->d, nc * sizeof *nd);
+            if (!nd)
+                return nomem(be, "counting jobs");
+            be->d = nd;
+            be->dcap = nc;
+        }
+        memset(&be->d[i], 0, sizeof be->d[i]);
+        be->d[i].qid = qid;
+        be->dn++;
+    }
+    be->d[i].d[state] += n;
+    return 0;
+}
+
+static int flush_counts(at_backend *be)
+{
+    for (size_t i = 0; i < be->dn; i++) {
+        bool any = false;
+        for (int k = 1; k < AT_STATE_COUNT__; k++)
+            any |= be->d[i].d[k] != 0;
+        if (!any)
+            continue;
+        sqlite3_stmt *s = S(be, S_Q_ADD);
+        sqlite3_bind_int64(s, 1, be->d[i].qid);
+        for (int k = 1; k < AT_STATE_COUNT__; k++)
+            sqlite3_bind_int64(s, k + 1, be->d[i].d[k]);
+        int rc = run(be, s, "updating the queue counts");
+        if (rc)
+            return rc;
+    }
+    be->dn = 0;
+    return 0;
+}
+
+/* ----------------------------------------------------------- transactions */
+
+static void sync_time(at_backend *be)
+{
+    be->now = at_store_clock_wall(be->store);
+    be->mono = at_store_clock_mono(be->store);
+}
+
+typedef int (*txn_body)(at_backend *be, void *ctx);
+
+/* Run `body` in one write transaction: all of it commits or none of it.  A
+ * body reports outcomes that must still commit (a job becoming CANCELLED
+ * while the caller learns AT_ERR_CANCELLED) through its ctx and returns 0;
+ * a nonzero return rolls everything back.  Caller holds be->mu. */
+static int run_write(at_backend *be, txn_body body, void *ctx)
+{
+    for (int attempt = 0;; attempt++) {
+        sync_time(be);
+        be->dn = 0;
+        be->last_src = 0;
+        int src = sqlite3_step(S(be, S_BEGIN_W));
+        sqlite3_reset(be->w.st[S_BEGIN_W]);
+        if (src != SQLITE_DONE) {
+            /* The busy handler already waited busy_timeout for the lock. */
+            if ((src & 0xff) == SQLITE_BUSY)
+                return at_store_error(be->store, AT_ERR_BUSY, src,
+                                      "sqlite: the database stayed locked by another connection for over %lld ms"
+                                      " (busy_timeout)",
+                                      (long long)be->w.busy_ms);
+            return sqerr(be, &be->w, src, "beginning a transaction");
+        }
+        int rc = body(be, ctx);
+        if (rc == 0)
+            rc = flush_counts(be);
+        if (rc == 0) {
+            src = sqlite3_step(S(be, S_COMMIT));
+            sqlite3_reset(be->w.st[S_COMMIT]);
+            if (src == SQLITE_DONE)
+                return 0;
+            rc = sqerr(be, &be->w, src, "committing");
+        }
+        /* After some errors (SQLITE_FULL, IOERR, NOMEM) SQLite has rolled
+         * back already; ROLLBACK then fails harmlessly. */
+        if (!sqlite3_get_autocommit(be->w.db)) {
+            sqlite3_step(S(be, S_ROLLBACK));
+            sqlite3_reset(be->w.st[S_ROLLBACK]);
+        }
+        /* Queues created by the transaction are gone again. */
+        cache_reset(be);
+        int busy = (be->last_src & 0xff) == SQLITE_BUSY || (be->last_src & 0xff) == SQLITE_LOCKED;
+        if (!busy || attempt + 1 >= TXN_RETRIES)
+            return rc;
+    }
+}
+
+/* A read transaction: one snapshot for a multi-statement read. */
+static int begin_read(at_backend *be)
+{
+    int src = sqlite3_step(S(be, S_BEGIN_R));
+    sqlite3_reset(be->w.st[S_BEGIN_R]);
+    return src == SQLITE_DONE ? 0 : sqerr(be, &be->w, src, "beginning a read");
+}
+
+static void end_read(at_backend *be)
+{
+    if (!sqlite3_get_autocommit(be->w.db)) {
+        sqlite3_step(S(be, S_COMMIT));
+        sqlite3_reset(be->w.st[S_COMMIT]);
+    }
+}
+
+/* ------------------------------------------------------------ time moves */
+
+/* Apply lease expiries reported by an EXPIRE statement's RETURNING rows. */
+static int run_expire(at_backend *be, sqlite3_stmt *s)
+{
+    int src, rc = 0;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW && rc == 0) {
+        int64_t qid = sqlite3_column_int64(s, 0);
+        int st = sqlite3_column_int(s, 1);
+        if (st > 0 && st < AT_STATE_COUNT__) {
+            rc = count(be, qid, AT_STATE_RUNNING, -1);
+            if (rc == 0)
+                rc = count(be, qid, st, 1);
+        }
+    }
+    sqlite3_reset(s);
+    if (rc)
+        return rc;
+    return src == SQLITE_DONE || src == SQLITE_ROW ? 0 : sqerr(be, &be->w, src, "ending expired leases");
+}
+
+static int expire_all(at_backend *be)
+{
+    sqlite3_stmt *s = S(be, S_EXPIRE_ALL);
+    sqlite3_bind_int64(s, 1, be->now);
+    return run_expire(be, s);
+}
+
+static int expire_one(at_backend *be, const uint8_t id[16])
+{
+    sqlite3_stmt *s = S(be, S_EXPIRE_ONE);
+    sqlite3_bind_int64(s, 1, be->now);
+    sqlite3_bind_blob(s, 2, id, 16, SQLITE_STATIC);
+    return run_expire(be, s);
+}
+
+/* Due SCHEDULED jobs of queue qid become READY. */
+static int promote(at_backend *be, int64_t qid)
+{
+    sqlite3_stmt *s = S(be, S_PROMOTE);
+    sqlite3_bind_int64(s, 1, qid);
+    sqlite3_bind_int64(s, 2, be->now);
+    int rc = run(be, s, "making due jobs ready");
+    int64_t n = sqlite3_changes(be->w.db);
+    if (rc == 0 && n > 0 && (rc = count(be, qid, AT_STATE_SCHEDULED, -n)) == 0)
+        rc = count(be, qid, AT_STATE_READY, n);
+    return rc;
+}
+
+/* Every queue with scheduled jobs: collected first, then updated, so no
+ * statement reads `queues` while the counts are written. */
+static int collect_qids(int64_t **out, size_t *n_out, at_backend *be, int which)
+{
+    int64_t *v = NULL;
+    size_t n = 0, cap = 0;
+    sqlite3_stmt *s = S(be, which);
+    int src;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            int64_t *nv = at__realloc(v, nc * sizeof *nv);
+            if (!nv) {
+                sqlite3_reset(s);
+                at__free(v);
+                return nomem(be, "listing queues");
+            }
+            v = nv;
+            cap = nc;
+        }
+        v[n++] = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_reset(s);
+    if (src != SQLITE_DONE) {
+        at__free(v);
+        return sqerr(be, &be->w, src, "listing queues");
+    }
+    *out = v;
+    *n_out = n;
+    return 0;
+}
+
+static int advance_all_body(at_backend *be, void *ctx)
+{
+    (void)ctx;
+    int rc = expire_all(be);
+    int64_t *q = NULL;
+    size_t n = 0;
+    if (rc == 0)
+        rc = collect_qids(&q, &n, be, S_Q_SCHED);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = promote(be, q[i]);
+    at__free(q);
+    return rc;
+}
+
+/* Bring the whole store up to the current time if a cheap read says that
+ * some lease expired or some scheduled job is due.  Caller holds be->mu. */
+static int advance_if_needed(at_backend *be)
+{
+    sync_time(be);
+    int64_t a = 0, b = 0;
+    sqlite3_stmt *s = S(be, S_HAS_EXPIRED);
+    sqlite3_bind_int64(s, 1, be->now);
+    int rc = query_int(&a, be, s, 0, "looking for expired leases");
+    if (rc == 0 && !a) {
+        s = S(be, S_ANY_DUE);
+        sqlite3_bind_int64(s, 1, be->now);
+        rc = query_int(&b, be, s, 0, "looking for due jobs");
+    }
+    if (rc == 0 && (a || b))
+        rc = run_write(be, advance_all_body, NULL);
+    return rc;
+}
+
+/* ------------------------------------------------------------- snapshots */
+
+static int64_t col_time(sqlite3_stmt *s, int col)
+{
+    return sqlite3_column_type(s, col) == SQLITE_NULL ? AT_TIME_NONE : sqlite3_column_int64(s, col);
+}
+
+/* A job snapshot from a row of JOB_COLS starting at column 0. */
+static int snapshot(at_job **out, at_backend *be, sqlite3_stmt *s, const char *qname)
+{
+    at_job_info i;
+    at_job_info_init(&i);
+    const void *idb = sqlite3_column_blob(s, C_ID);
+    if (sqlite3_column_bytes(s, C_ID) != 16 || !idb)
+        return at_store_error(be->store, AT_ERR_CORRUPT, 0, "sqlite: a job row has a malformed id");
+    at_id_format(i.id, idb);
+    if (!qname) {
+        int rc = queue_name(&qname, be, sqlite3_column_int64(s, C_QID));
+        if (rc)
+            return rc;
+    }
+    i.queue = qname;
+    i.type = (const char *)sqlite3_column_text(s, C_TYPE);
+    i.state = sqlite3_column_int(s, C_STATE);
+    i.priority = sqlite3_column_int(s, C_PRIO);
+    i.run_at = sqlite3_column_int64(s, C_RUN_AT);
+    i.attempts = (uint32_t)sqlite3_column_int64(s, C_ATTEMPTS);
+    i.max_attempts = (uint32_t)sqlite3_column_int64(s, C_MAX_ATTEMPTS);
+    i.token = (uint64_t)sqlite3_column_int64(s, C_TOKEN);
+    i.created_at = sqlite3_column_int64(s, C_CREATED);
+    i.updated_at = sqlite3_column_int64(s, C_UPDATED);
+    i.started_at = col_time(s, C_STARTED);
+    if (i.state == AT_STATE_RUNNING)
+        i.lease_until = col_time(s, C_LEASE);
+    else if (i.state >= AT_STATE_SUCCEEDED)
+        i.finished_at = col_time(s, C_FINISHED);
+    i.lease_ms = sqlite3_column_int64(s, C_LEASE_MS);
+    i.backoff_base_ms = sqlite3_column_int64(s, C_BASE);
+    i.backoff_cap_ms = sqlite3_column_int64(s, C_CAP);
+    i.backoff_jitter = sqlite3_column_int(s, C_JITTER);
+    i.cancel_requested = sqlite3_column_int(s, C_CANCEL);
+    i.idempotency_key = (const char *)sqlite3_column_text(s, C_KEY);
+    i.last_error = (const char *)sqlite3_column_text(s, C_ERROR);
+    if (sqlite3_column_type(s, C_RESULT) != SQLITE_NULL) {
+        const void *r = sqlite3_column_blob(s, C_RESULT);
+        i.result_len = (size_t)sqlite3_column_bytes(s, C_RESULT);
+        i.result = r ? r : "";
+    }
+    i.payload = sqlite3_column_blob(s, C_PAYLOAD);
+    i.payload_len = (size_t)sqlite3_column_bytes(s, C_PAYLOAD);
+    if (!i.type || (!i.payload && i.payload_len))
+        return nomem(be, "reading a job");
+    int rc = at_job_create(out, &i);
+    return rc == 0 ? 0 : nomem(be, "copying a job");
+}
+
+/* --------------------------------------------------------------- enqueue */
+
+struct enq_ctx {
+    at_enqueue_item *items;
+    size_t n;
+};
+
+static int enqueue_body(at_backend *be, void *arg)
+{
+    struct enq_ctx *c = arg;
+    int64_t now = be->now;
+    int64_t qid = 0;
+    const char *qname = NULL;
+    sqlite3_stmt *ins = be->w.st[S_INSERT];
+    for (size_t i = 0; i < c->n; i++) {
+        at_enqueue_item *it = &c->items[i];
+        at_job_info *ji = &it->job;
+        uint8_t id[16];
+        id_bytes(id, ji->id);
+        int rc;
+        if (ji->idempotency_key) {
+            /* Earlier items of this batch are in the table already, so a key
+             * shared within the batch resolves like any held key. */
+            sqlite3_stmt *s = S(be, S_IDEM_GET);
+            sqlite3_bind_text(s, 1, ji->idempotency_key, -1, SQLITE_STATIC);
+            int src = sqlite3_step(s);
+            if (src == SQLITE_ROW && sqlite3_column_int64(s, 1) > now && sqlite3_column_bytes(s, 0) == 16) {
+                at_id_format(it->result_id, sqlite3_column_blob(s, 0));
+                it->status = AT_ERR_DUPLICATE;
+                sqlite3_reset(s);
+                continue;
+            }
+            sqlite3_reset(s);
+            if (src != SQLITE_ROW && src != SQLITE_DONE)
+                return sqerr(be, &be->w, src, "reading an idempotency key");
+            s = S(be, S_IDEM_PUT);
+            sqlite3_bind_text(s, 1, ji->idempotency_key, -1, SQLITE_STATIC);
+            sqlite3_bind_blob(s, 2, id, 16, SQLITE_STATIC);
+            sqlite3_bind_int64(s, 3, now + ji->idempotency_ttl_ms);
+            if ((rc = run(be, s, "storing an idempotency key")))
+                return rc;
+        }
+        /* Batches mostly go to one queue: skip the lookup when it repeats. */
+        if (!qname || strcmp(qname, ji->queue) != 0) {
+            if ((rc = queue_id(&qid, be, ji->queue, true)))
+                return rc;
+            qname = ji->queue;
+        }
+        int64_t run_at = ji->run_at != AT_TIME_NONE ? ji->run_at : now + ji->delay_ms;
+        int state = run_at > now ? AT_STATE_SCHEDULED : AT_STATE_READY;
+        sqlite3_reset(ins);
+        sqlite3_bind_blob(ins, 1, id, 16, SQLITE_STATIC);
+        sqlite3_bind_int64(ins, 2, qid);
+        sqlite3_bind_int(ins, 3, state);
+        sqlite3_bind_int(ins, 4, ji->priority);
+        sqlite3_bind_int64(ins, 5, run_at);
+        sqlite3_bind_int64(ins, 6, ji->max_attempts);
+        sqlite3_bind_int64(ins, 7, now);
+        sqlite3_bind_int64(ins, 8, ji->lease_ms);
+        sqlite3_bind_int64(ins, 9, ji->backoff_base_ms);
+        sqlite3_bind_int64(ins, 10, ji->backoff_cap_ms);
+        sqlite3_bind_int(ins, 11, ji->backoff_jitter);
+        sqlite3_bind_text(ins, 12, ji->type, -1, SQLITE_STATIC);
+        if (ji->idempotency_key)
+            sqlite3_bind_text(ins, 13, ji->idempotency_key, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(ins, 13);
+        /* Never bind a NULL pointer: that stores NULL, not an empty blob. */
+        sqlite3_bind_blob64(ins, 14, ji->payload ? ji->payload : "", ji->payload_len, SQLITE_STATIC);
+        if ((rc = run(be, ins, "inserting a job")))
+            return rc;
+        if ((rc = count(be, qid, state, 1)))
+            return rc;
+        it->status = 0;
+        memcpy(it->result_id, ji->id, AT_ID_SIZE);
+    }
+    return 0;
+}
+
+static int sql_enqueue(at_backend *be, at_enqueue_item *items, size_t n)
+{
+    struct enq_ctx c = {items, n};
+    pthread_mutex_lock(&be->mu);
+    int rc = run_write(be, enqueue_body, &c);
+    pthread_mutex_unlock(&be->mu);
+    return rc;
+}
+
+/* ----------------------------------------------------------------- claim */
+
+struct claim_ctx {
+    at_job **jobs;
+    size_t n, max, nq;
+    const char *const *names;
+    const int64_t *qids;
+    int64_t wake;
+};
+
+static int cmp_claimed(const void *a, const void *b)
+{
+    const at_job *x = *(at_job *const *)a, *y = *(at_job *const *)b;
+    if (x->info.priority != y->info.priority)
+        return x->info.priority > y->info.priority ? -1 : 1;
+    if (x->info.run_at != y->info.run_at)
+        return x->info.run_at < y->info.run_at ? -1 : 1;
+    return strcmp(x->info.id, y->info.id);
+}
+
+/* The store-monotonic time at which these queues next have work, from the
+ * earliest due time among their scheduled jobs and the earliest lease. */
+static int compute_wake(int64_t *wake, at_backend *be, const int64_t *qids, size_t nq)
+{
+    int64_t best = INT64_MAX, t;
+    for (size_t i = 0; i < nq; i++) {
+        if (!qids[i])
+            continue;
+        sqlite3_stmt *s = S(be, S_NEXT_DUE);
+        sqlite3_bind_int64(s, 1, qids[i]);
+        int rc = query_int(&t, be, s, INT64_MAX, "reading the next due time");
+        if (rc)
+            return rc;
+        if (t < best)
+            best = t;
+    }
+    int rc = query_int(&t, be, S(be, S_NEXT_LEASE), INT64_MAX, "reading the next lease deadline");
+    if (rc)
+        return rc;
+    if (t < best)
+        best = t;
+    if (best == INT64_MAX)
+        *wake = AT_TIME_NONE;
+    else
+        *wake = be->mono + (best > be->now ? best - be->now : 0);
+    return 0;
+}
+
+static void free_claimed(struct claim_ctx *c)
+{
+    while (c->n > 0)
+        at_job_free(c->jobs[--c->n]);
+}
+
+static int claim_body(at_backend *be, void *arg)
+{
+    struct claim_ctx *c = arg;
+    free_claimed(c); /* a retried transaction starts over */
+    c->wake = AT_TIME_NONE;
+    int rc = expire_all(be);
+    for (size_t qi = 0; rc == 0 && qi < c->nq && c->n < c->max; qi++) {
+        int64_t qid = c->qids[qi];
+        if (!qid)
+            continue;
+        if ((rc = promote(be, qid)))
+            break;
+        sqlite3_stmt *s = S(be, S_CLAIM);
+        sqlite3_bind_int64(s, 1, qid);
+        sqlite3_bind_int64(s, 2, (int64_t)(c->max - c->n));
+        sqlite3_bind_int64(s, 3, be->now);
+        size_t first = c->n;
+        int src;
+        while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+            if ((rc = snapshot(&c->jobs[c->n], be, s, c->names[qi])))
+                break;
+            c->n++;
+        }
+        sqlite3_reset(s);
+        if (rc)
+            break;
+        if (src != SQLITE_DONE) {
+            rc = sqerr(be, &be->w, src, "claiming jobs");
+            break;
+        }
+        /* RETURNING yields rows in no promised order: restore the queue's. */
+        qsort(c->jobs + first, c->n - first, sizeof *c->jobs, cmp_claimed);
+        int64_t k = (int64_t)(c->n - first);
+        if (k > 0 && (rc = count(be, qid, AT_STATE_READY, -k)) == 0)
+            rc = count(be, qid, AT_STATE_RUNNING, k);
+    }
+    if (rc == 0 && c->n == 0)
+        rc = compute_wake(&c->wake, be, c->qids, c->nq);
+    if (rc)
+        free_claimed(c);
+    return rc;
+}
+
+static int sql_claim(at_job **jobs, size_t *n_out, int64_t *wake, at_backend *be, const char *const *queues,
+                     size_t nq, size_t max)
+{
+    int64_t qids[AT__MAX_QUEUES_PER_POLL];
+    struct claim_ctx c = {jobs, 0, max, nq, queues, qids, AT_TIME_NONE};
+    *n_out = 0;
+    *wake = AT_TIME_NONE;
+    if (nq > AT__MAX_QUEUES_PER_POLL)
+        return at_store_error(be->store, AT_ERR_INVAL, 0, "too many queues");
+    pthread_mutex_lock(&be->mu);
+    sync_time(be);
+    int rc = 0;
+    for (size_t i = 0; i < nq && rc == 0; i++)
+        rc = queue_id(&qids[i], be, queues[i], false);
+    /* Look before taking the write lock: an idle poller then costs a few
+     * index reads in one read transaction and never makes other processes
+     * wait.  While claims keep finding jobs the look is skipped. */
+    bool work = be->hot;
+    if (rc == 0 && !work && (rc = begin_read(be)) == 0) {
+        int64_t v = 0;
+        sqlite3_stmt *s = S(be, S_HAS_EXPIRED);
+        sqlite3_bind_int64(s, 1, be->now);
+        rc = query_int(&v, be, s, 0, "looking for expired leases");
+        work = v != 0;
+        for (size_t i = 0; rc == 0 && !work && i < nq; i++) {
+            if (!qids[i])
+                continue;
+            s = S(be, S_HAS_READY);
+            sqlite3_bind_int64(s, 1, qids[i]);
+            rc = query_int(&v, be, s, 0, "looking for ready jobs");
+            work = v != 0;
+            if (rc == 0 && !work) {
+                s = S(be, S_HAS_DUE);
+                sqlite3_bind_int64(s, 1, qids[i]);
+                sqlite3_bind_int64(s, 2, be->now);
+                rc = query_int(&v, be, s, 0, "looking for due jobs");
+                work = v != 0;
+            }
+        }
+        if (rc == 0 && !work)
+            rc = compute_wake(&c.wake, be, qids, nq);
+        end_read(be);
+    }
+    if (rc == 0 && work)
+        rc = run_write(be, claim_body, &c);
+    be->hot = rc == 0 && c.n > 0;
+    pthread_mutex_unlock(&be->mu);
+    if (rc == 0) {
+        *n_out = c.n;
+        *wake = c.wake;
+    }
+    return rc;
+}
+
+/* --------------------------------------------------------- lease holders */
+
+struct held {
+    int64_t qid;
+    int state;
+    uint64_t token;
+    int cancel;
+    int64_t attempts, max_attempts, lease_ms;
+};
+
+/* Load job `id` after ending its lease if that has expired, and check that
+ * `token` holds it.  Returns 0 with *outcome set: 0 when held, else the
+ * AT_ERR_* the caller reports (with its message recorded). */
+static int check_held(struct held *h, int *outcome, at_backend *be, const char *id, const uint8_t bid[16],
+                      uint64_t token)
+{
+    int src;
+    for (int round = 0;; round++) {
+        sqlite3_stmt *s = S(be, S_HELD);
+        sqlite3_bind_blob(s, 1, bid, 16, SQLITE_STATIC);
+        src = sqlite3_step(s);
+        bool expired = false;
+        if (src == SQLITE_ROW) {
+            h->qid = sqlite3_column_int64(s, 0);
+            h->state = sqlite3_column_int(s, 1);
+            h->token = (uint64_t)sqlite3_column_int64(s, 2);
+            h->cancel = sqlite3_column_int(s, 3);
+            h->attempts = sqlite3_column_int64(s, 4);
+            h->max_attempts = sqlite3_column_int64(s, 5);
+            h->lease_ms = sqlite3_column_int64(s, 6);
+            expired = h->state == AT_STATE_RUNNING && col_time(s, 7) <= be->now;
+        }
+        sqlite3_reset(s);
+        if (!expired || round > 0)
+            break;
+        /* The lease ran out before the holder came back: end it first, as
+         * if it had been noticed at its deadline, then judge the call. */
+        int rc = expire_one(be, bid);
+        if (rc)
+            return rc;
+    }
+    if (src == SQLITE_DONE)
+        *outcome = at_store_error(be->store, AT_ERR_NOTFOUND, 0, "no job %s", id);
+    else if (src != SQLITE_ROW)
+        return sqerr(be, &be->w, src, "reading a job");
+    else if (h->token != token || token == 0)
+        *outcome = at_store_error(be->store, AT_ERR_STALE, 0, "job %s: token %llu is not its current lease", id,
+                                  (unsigned long long)token);
+    else if (h->state == AT_STATE_CANCELLED)
+        *outcome = at_store_error(be->store, AT_ERR_CANCELLED, 0, "job %s was cancelled", id);
+    else if (h->state != AT_STATE_RUNNING)
+        *outcome = at_store_error(be->store, AT_ERR_STALE, 0, "job %s is %s: the lease is over", id,
+                                  at_state_name(h->state));
+    else
+        *outcome = 0;
+    return 0;
+}
+
+/* RUNNING -> CANCELLED for a holder that finds the job marked. */
+static int cancel_holder(int *outcome, at_backend *be, const struct held *h, const char *id, const uint8_t bid[16])
+{
+    sqlite3_stmt *s = S(be, S_CANCELLED);
+    sqlite3_bind_blob(s, 1, bid, 16, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, be->now);
+    int rc = run(be, s, "cancelling a job");
+    if (rc == 0 && (rc = count(be, h->qid, AT_STATE_RUNNING, -1)) == 0)
+        rc = count(be, h->qid, AT_STATE_CANCELLED, 1);
+    if (rc == 0)
+        *outcome = at_store_error(be->store, AT_ERR_CANCELLED, 0, "job %s was cancelled while running", id);
+    return rc;
+}
+
+struct hold_ctx {
+    const char *id;
+    uint8_t bid[16];
+    uint64_t token;
+    const void *data; /* ack: result; fail: error text */
+    size_t len;
+    uint32_t flags;
+    int64_t ms; /* fail: retry delay; touch: extension */
+    int outcome;
+    int32_t state; /* fail: the new state */
+};
+
+static int ack_body(at_backend *be, void *arg)
+{
+    struct hold_ctx *c = arg;
+    struct held h;
+    c->outcome = 0;
+    /* The common case in one statement: held, not marked, lease running. */
+    sqlite3_stmt *f = S(be, S_ACK_FAST);
+    sqlite3_bind_blob(f, 1, c->bid, 16, SQLITE_STATIC);
+    if (c->data)
+        sqlite3_bind_blob64(f, 2, c->data, c->len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(f, 2);
+    sqlite3_bind_int64(f, 3, be->now);
+    sqlite3_bind_int64(f, 4, (int64_t)c->token);
+    int src = sqlite3_step(f);
+    int64_t qid = src == SQLITE_ROW ? sqlite3_column_int64(f, 0) : 0;
+    if (src == SQLITE_ROW)
+        src = sqlite3_step(f);
+    sqlite3_reset(f);
+    if (src != SQLITE_DONE)
+        return sqerr(be, &be->w, src, "finishing a job");
+    if (qid) {
+        int rc = count(be, qid, AT_STATE_RUNNING, -1);
+        return rc ? rc : count(be, qid, AT_STATE_SUCCEEDED, 1);
+    }
+    /* Otherwise find out why, and act on it (expiry, cancellation). */
+    int rc = check_held(&h, &c->outcome, be, c->id, c->bid, c->token);
+    if (rc || c->outcome)
+        return rc;
+    if (h.cancel)
+        return cancel_holder(&c->outcome, be, &h, c->id, c->bid);
+    sqlite3_stmt *s = S(be, S_ACK);
+    sqlite3_bind_blob(s, 1, c->bid, 16, SQLITE_STATIC);
+    if (c->data)
+        sqlite3_bind_blob64(s, 2, c->data, c->len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 2);
+    sqlite3_bind_int64(s, 3, be->now);
+    rc = run(be, s, "finishing a job");
+    if (rc == 0 && (rc = count(be, h.qid, AT_STATE_RUNNING, -1)) == 0)
+        rc = count(be, h.qid, AT_STATE_SUCCEEDED, 1);
+    return rc;
+}
+
+static int fail_body(at_backend *be, void *arg)
+{
+    struct hold_ctx *c = arg;
+    struct held h;
+    int rc = check_held(&h, &c->outcome, be, c->id, c->bid, c->token);
+    if (rc || c->outcome)
+        return rc;
+    if (h.cancel) {
+        c->state = AT_STATE_CANCELLED;
+        return cancel_holder(&c->outcome, be, &h, c->id, c->bid);
+    }
+    int to;
+    if ((c->flags & AT_FAIL_PERMANENT) || h.attempts >= h.max_attempts)
+        to = AT_STATE_DEAD;
+    else
+        to = c->ms > 0 ? AT_STATE_SCHEDULED : AT_STATE_READY;
+    sqlite3_stmt *s = S(be, S_FAIL);
+    sqlite3_bind_blob(s, 1, c->bid, 16, SQLITE_STATIC);
+    sqlite3_bind_int(s, 2, to);
+    /* A dead job keeps its run_at (NULL binds "unchanged"). */
+    if (to == AT_STATE_DEAD) {
+        sqlite3_bind_null(s, 3);
+        sqlite3_bind_int64(s, 5, be->now);
+    } else {
+        sqlite3_bind_int64(s, 3, be->now + c->ms);
+        sqlite3_bind_null(s, 5);
+    }
+    if (c->data)
+        sqlite3_bind_text(s, 4, c->data, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 4);
+    sqlite3_bind_int64(s, 6, be->now);
+    rc = run(be, s, "failing a job");
+    if (rc == 0 && (rc = count(be, h.qid, AT_STATE_RUNNING, -1)) == 0)
+        rc = count(be, h.qid, to, 1);
+    c->state = to;
+    return rc;
+}
+
+static int touch_body(at_backend *be, void *arg)
+{
+    struct hold_ctx *c = arg;
+    struct held h;
+    int rc = check_held(&h, &c->outcome, be, c->id, c->bid, c->token);
+    if (rc || c->outcome)
+        return rc;
+    if (h.cancel)
+        return cancel_holder(&c->outcome, be, &h, c->id, c->bid);
+    sqlite3_stmt *s = S(be, S_TOUCH);
+    sqlite3_bind_blob(s, 1, c->bid, 16, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, be->now + (c->ms > 0 ? c->ms : h.lease_ms));
+    return run(be, s, "extending a lease");
+}
+
+static int run_hold(at_backend *be, txn_body body, struct hold_ctx *c)
+{
+    pthread_mutex_lock(&be->mu);
+    int rc = run_write(be, body, c);
+    pthread_mutex_unlock(&be->mu);
+    return rc ? rc : c->outcome;
+}
+
+static int sql_ack(at_backend *be, const char *id, uint64_t token, const void *result, size_t len)
+{
+    struct hold_ctx c = {.id = id, .token = token, .data = result, .len = len};
+    id_bytes(c.bid, id);
+    return run_hold(be, ack_body, &c);
+}
+
+static int sql_fail(int32_t *state_out, at_backend *be, const char *id, uint64_t token, const char *error,
+                    uint32_t flags, int64_t delay)
+{
+    struct hold_ctx c = {.id = id, .token = token, .data = error, .flags = flags, .ms = delay};
+    id_bytes(c.bid, id);
+    int rc = run_hold(be, fail_body, &c);
+    if (rc == 0 || rc == AT_ERR_CANCELLED)
+        *state_out = c.state;
+    return rc;
+}
+
+static int sql_touch(at_backend *be, const char *id, uint64_t token, int64_t extend)
+{
+    struct hold_ctx c = {.id = id, .token = token, .ms = extend};
+    id_bytes(c.bid, id);
+    return run_hold(be, touch_body, &c);
+}
+
+/* ------------------------------------------------------------ inspection */
+
+struct id_ctx {
+    const char *id;
+    uint8_t bid[16];
+    const char *queue;
+    int outcome;
+    int32_t pending;
+    uint64_t n;
+};
+
+static int cancel_body(at_backend *be, void *arg)
+{
+    struct id_ctx *c = arg;
+    c->outcome = 0;
+    c->pending = 0;
+    int rc = expire_one(be, c->bid);
+    if (rc)
+        return rc;
+    sqlite3_stmt *s = S(be, S_HELD);
+    sqlite3_bind_blob(s, 1, c->bid, 16, SQLITE_STATIC);
+    int src = sqlite3_step(s);
+    int64_t qid = src == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    int state = src == SQLITE_ROW ? sqlite3_column_int(s, 1) : 0;
+    sqlite3_reset(s);
+    if (src == SQLITE_DONE) {
+        c->outcome = at_store_error(be->store, AT_ERR_NOTFOUND, 0, "no job %s", c->id);
+        return 0;
+    }
+    if (src != SQLITE_ROW)
+        return sqerr(be, &be->w, src, "reading a job");
+    if (state >= AT_STATE_SUCCEEDED) {
+        c->outcome = at_store_error(be->store, AT_ERR_TERMINAL, 0, "job %s is already %s", c->id,
+                                    at_state_name(state));
+        return 0;
+    }
+    if (state == AT_STATE_RUNNING) {
+        s = S(be, S_MARK_CANCEL);
+        sqlite3_bind_blob(s, 1, c->bid, 16, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, be->now);
+        c->pending = 1;
+        return run(be, s, "marking a job for cancellation");
+    }
+    s = S(be, S_CANCELLED);
+    sqlite3_bind_blob(s, 1, c->bid, 16, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, be->now);
+    rc = run(be, s, "cancelling a job");
+    if (rc == 0 && (rc = count(be, qid, state, -1)) == 0)
+        rc = count(be, qid, AT_STATE_CANCELLED, 1);
+    return rc;
+}
+
+static int sql_cancel(int32_t *pending, at_backend *be, const char *id)
+{
+    struct id_ctx c = {.id = id};
+    id_bytes(c.bid, id);
+    pthread_mutex_lock(&be->mu);
+    int rc = run_write(be, cancel_body, &c);
+    pthread_mutex_unlock(&be->mu);
+    if (rc == 0)
+        *pending = c.pending;
+    return rc ? rc : c.outcome;
+}
+
+/* Bring one job (and its queue) up to the current time. */
+static int advance_job_body(at_backend *be, void *arg)
+{
+    struct id_ctx *c = arg;
+    int rc = expire_one(be, c->bid);
+    if (rc == 0 && c->n)
+        rc = promote(be, (int64_t)c->n);
+    return rc;
+}
+
+static int sql_get(at_job **out, at_backend *be, const char *id)
+{
+    struct id_ctx c = {.id = id};
+    id_bytes(c.bid, id);
+    pthread_mutex_lock(&be->mu);
+    sync_time(be);
+    int rc = 0;
+    for (int round = 0; round < 2; round++) {
+        sqlite3_stmt *s = S(be, S_GET);
+        sqlite3_bind_blob(s, 1, c.bid, 16, SQLITE_STATIC);
+        int src = sqlite3_step(s);
+        if (src == SQLITE_DONE) {
+            rc = at_store_error(be->store, AT_ERR_NOTFOUND, 0, "no job %s", id);
+        } else if (src != SQLITE_ROW) {
+            rc = sqerr(be, &be->w, src, "reading a job");
+        } else {
+            int st = sqlite3_column_int(s, C_STATE);
+            bool stale = (st == AT_STATE_SCHEDULED && sqlite3_column_int64(s, C_RUN_AT) <= be->now) ||
+                         (st == AT_STATE_RUNNING && col_time(s, C_LEASE) <= be->now);
+            if (stale && round == 0) {
+                /* Time has moved this job on: make it so in the file, then
+                 * read it again. */
+                c.n = st == AT_STATE_SCHEDULED ? (uint64_t)sqlite3_column_int64(s, C_QID) : 0;
+                sqlite3_reset(s);
+                rc = run_write(be, advance_job_body, &c);
+                if (rc == 0)
+                    continue;
+                break;
+            }
+            rc = snapshot(out, be, s, NULL);
+        }
+        sqlite3_reset(s);
+        break;
+    }
+    pthread_mutex_unlock(&be->mu);
+    return rc;
+}
+
+/* One (queue, state) stream of ids in id order, read LIST_CHUNK at a time. */
+struct lcur {
+    int64_t qid;
+    int state;
+    uint8_t (*ids)[16];
+    size_t n, pos;
+    bool eof;
+};
+
+static int lcur_fill(at_backend *be, struct lcur *l, const uint8_t *after, size_t after_len)
+{
+    sqlite3_stmt *s = S(be, l->state == AT_STATE_READY     ? S_LIST_READY
+                            : l->state == AT_STATE_RUNNING ? S_LIST_RUNNING
+                                                           : S_LIST_IDS);
+    sqlite3_bind_int64(s, 1, l->qid);
+    if (l->state != AT_STATE_READY && l->state != AT_STATE_RUNNING)
+        sqlite3_bind_int(s, 2, l->state);
+    sqlite3_bind_blob(s, 3, after_len ? (const void *)after : "", (int)after_len, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 4, LIST_CHUNK);
+    size_t n = 0;
+    int src;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (sqlite3_column_bytes(s, 0) == 16)
+            memcpy(l->ids[n++], sqlite3_column_blob(s, 0), 16);
+    }
+    sqlite3_reset(s);
+    if (src != SQLITE_DONE)
+        return sqerr(be, &be->w, src, "listing jobs");
+    l->n = n;
+    l->pos = 0;
+    l->eof = n < LIST_CHUNK;
+    return 0;
+}
+
+/* The head id of a stream, refilled as needed; NULL at its end. */
+static int lcur_head(const uint8_t **out, at_backend *be, struct lcur *l)
+{
+    if (l->pos == l->n) {
+        *out = NULL;
+        if (l->eof)
+            return 0;
+        uint8_t last[16];
+        memcpy(last, l->ids[l->n - 1], 16);
+        int rc = lcur_fill(be, l, last, 16);
+        if (rc || l->n == 0)
+            return rc;
+    }
+    *out = l->ids[l->pos];
+    return 0;
+}
+
+struct list_args {
+    at_job **jobs;
+    size_t *n_out;
+    char *cursor_out;
+    const char *queue;
+    int32_t state;
+    const uint8_t *after;
+    size_t limit;
+};
+
+/* Merge the (queue, state) streams the request covers, by id: each stream
+ * is an index range, so a page costs O(page + streams), whatever the size
+ * of the store.  Runs inside one read transaction. */
+static int list_in_txn(at_backend *be, const struct list_args *a)
+{
+    int64_t want = 0;
+    int rc = 0;
+    if (a->queue && ((rc = queue_id(&want, be, a->queue, false)) || want == 0))
+        return rc;
+    struct lcur *cur = NULL;
+    size_t nc = 0, cap = 0;
+    uint8_t (*picked)[16] = NULL;
+    sqlite3_stmt *s = S(be, S_Q_ALL);
+    int src;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW && rc == 0) {
+        int64_t qid = sqlite3_column_int64(s, 0);
+        if (want && qid != want)
+            continue;
+        for (int st = 1; st < AT_STATE_COUNT__ && rc == 0; st++) {
+            if ((a->state != AT_STATE_ANY && st != a->state) || sqlite3_column_int64(s, st) <= 0)
+                continue;
+            if (nc == cap) {
+                size_t ncap = cap ? cap * 2 : 8;
+                struct lcur *ncur = at__realloc(cur, ncap * sizeof *ncur);
+                if (!ncur) {
+                    rc = nomem(be, "listing jobs");
+                    break;
+                }
+                cur = ncur;
+                cap = ncap;
+            }
+            memset(&cur[nc], 0, sizeof cur[nc]);
+            cur[nc].qid = qid;
+            cur[nc].state = st;
+            nc++;
+        }
+    }
+    sqlite3_reset(s);
+    if (rc == 0 && src != SQLITE_DONE && src != SQLITE_ROW)
+        rc = sqerr(be, &be->w, src, "listing queues");
+    for (size_t i = 0; rc == 0 && i < nc; i++) {
+        cur[i].ids = at__malloc(LIST_CHUNK * sizeof *cur[i].ids);
+        if (!cur[i].ids)
+            rc = nomem(be, "listing jobs");
+        else
+            rc = lcur_fill(be, &cur[i], a->after, a->after ? 16 : 0);
+    }
+    size_t np = 0;
+    if (rc == 0 && !(picked = at__malloc((a->limit + 1) * sizeof *picked)))
+        rc = nomem(be, "listing jobs");
+    while (rc == 0 && np <= a->limit) {
+        const uint8_t *best = NULL;
+        size_t bi = 0;
+        for (size_t i = 0; rc == 0 && i < nc; i++) {
+            const uint8_t *h;
+            rc = lcur_head(&h, be, &cur[i]);
+            if (rc == 0 && h && (!best || memcmp(h, best, 16) < 0)) {
+                best = h;
+                bi = i;
+            }
+        }
+        if (rc || !best)
+            break;
+        memcpy(picked[np++], best, 16);
+        cur[bi].pos++;
+    }
+    size_t n = 0;
+    size_t take = np > a->limit ? a->limit : np;
+    for (; rc == 0 && n < take; n++) {
+        s = S(be, S_GET);
+        sqlite3_bind_blob(s, 1, picked[n], 16, SQLITE_STATIC);
+        src = sqlite3_step(s);
+        if (src == SQLITE_ROW)
+            rc = snapshot(&a->jobs[n], be, s, NULL);
+        else
+            rc = src == SQLITE_DONE ? at_store_error(be->store, AT_ERR_INTERNAL, 0, "sqlite: a listed job vanished")
+                                    : sqerr(be, &be->w, src, "reading a listed job");
+        sqlite3_reset(s);
+        if (rc)
+            break;
+    }
+    if (rc) {
+        while (n > 0)
+            at_job_free(a->jobs[--n]);
+    } else {
+        *a->n_out = n;
+        if (np > a->limit)
+            memcpy(a->cursor_out, at_job_id(a->jobs[n - 1]), AT_ID_SIZE);
+    }
+    for (size_t i = 0; i < nc; i++)
+        at__free(cur[i].ids);
+    at__free(cur);
+    at__free(picked);
+    return rc;
+}
+
+static int sql_list(at_job **jobs, size_t *n_out, char *cursor_out, at_backend *be, const char *queue,
+                    int32_t state, const char *cursor, size_t limit)
+{
+    uint8_t after[16];
+    if (cursor && at_id_parse(after, cursor))
+        return at_store_error(be->store, AT_ERR_INVAL, 0, "'%s' is not a cursor of this store", cursor);
+    struct list_args a = {jobs, n_out, cursor_out, queue, state, cursor ? after : NULL, limit};
+    *n_out = 0;
+    pthread_mutex_lock(&be->mu);
+    int rc = advance_if_needed(be);
+    if (rc == 0 && (rc = begin_read(be)) == 0) {
+        rc = list_in_txn(be, &a);
+        end_read(be);
+    }
+    pthread_mutex_unlock(&be->mu);
+    return rc;
+}
+
+static int requeue_body(at_backend *be, void *arg)
+{
+    struct id_ctx *c = arg;
+    c->outcome = 0;
+    c->n = 0;
+    if (c->id) {
+        int rc = expire_one(be, c->bid);
+        if (rc)
+            return rc;
+        sqlite3_stmt *s = S(be, S_HELD);
+        sqlite3_bind_blob(s, 1, c->bid, 16, SQLITE_STATIC);
+        int src = sqlite3_step(s);
+        int64_t qid = src == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+        int state = src == SQLITE_ROW ? sqlite3_column_int(s, 1) : 0;
+        sqlite3_reset(s);
+        if (src != SQLITE_ROW && src != SQLITE_DONE)
+            return sqerr(be, &be->w, src, "reading a job");
+        const char *qn = NULL;
+        if (src == SQLITE_ROW && c->queue && (rc = queue_name(&qn, be, qid)))
+            return rc;
+        if (src == SQLITE_DONE || (c->queue && strcmp(qn, c->queue) != 0)) {
+            c->outcome = at_store_error(be->store, AT_ERR_NOTFOUND, 0, "no job %s%s%s", c->id,
+                                        c->queue ? " in queue " : "", c->queue ? c->queue : "");
+            return 0;
+        }
+        if (state != AT_STATE_DEAD) {
+            c->outcome = at_store_error(be->store, AT_ERR_STATE, 0, "job %s is %s, not dead", c->id,
+                                        at_state_name(state));
+            return 0;
+        }
+        s = S(be, S_REQUEUE_ONE);
+        sqlite3_bind_blob(s, 1, c->bid, 16, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, be->now);
+        if ((rc = run(be, s, "requeueing a job")))
+            return rc;
+        c->n = 1;
+        if ((rc = count(be, qid, AT_STATE_DEAD, -1)))
+            return rc;
+        return count(be, qid, AT_STATE_READY, 1);
+    }
+    int rc = expire_all(be);
+    int64_t *q = NULL;
+    size_t nq = 0;
+    if (rc == 0 && c->queue) {
+        int64_t qid = 0;
+        rc = queue_id(&qid, be, c->queue, false);
+        if (rc == 0 && qid && (q = at__malloc(sizeof *q)) == NULL)
+            rc = nomem(be, "requeueing");
+        if (q) {
+            q[0] = qid;
+            nq = 1;
+        }
+    } else if (rc == 0) {
+        rc = collect_qids(&q, &nq, be, S_Q_DEAD);
+    }
+    for (size_t i = 0; rc == 0 && i < nq; i++) {
+        sqlite3_stmt *s = S(be, S_REQUEUE_Q);
+        sqlite3_bind_int64(s, 1, q[i]);
+        sqlite3_bind_int64(s, 2, be->now);
+        rc = run(be, s, "requeueing dead jobs");
+        int64_t k = sqlite3_changes(be->w.db);
+        if (rc == 0 && k > 0 && (rc = count(be, q[i], AT_STATE_DEAD, -k)) == 0)
+            rc = count(be, q[i], AT_STATE_READY, k);
+        c->n += rc == 0 && k > 0 ? (uint64_t)k : 0;
+    }
+    at__free(q);
+    return rc;
+}
+
+static int sql_requeue(uint64_t *n_out, at_backend *be, const char *queue, const char *id)
+{
+    struct id_ctx c = {.id = id, .queue = queue};
+    if (id)
+        id_bytes(c.bid, id);
+    pthread_mutex_lock(&be->mu);
+    int rc = run_write(be, requeue_body, &c);
+    pthread_mutex_unlock(&be->mu);
+    *n_out = rc == 0 ? c.n : 0;
+    return rc ? rc : c.outcome;
+}
+
+struct purge_ctx {
+    int64_t older_than;
+    uint64_t n;
+};
+
+static int purge_body(at_backend *be, void *arg)
+{
+    struct purge_ctx *c = arg;
+    c->n = 0;
+    int rc = expire_all(be);
+    if (rc)
+        return rc;
+    sqlite3_stmt *s = S(be, S_PURGE);
+    sqlite3_bind_int64(s, 1, be->now - c->older_than);
+    int src;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW && rc == 0) {
+        int st = sqlite3_column_int(s, 1);
+        if (st > 0 && st < AT_STATE_COUNT__)
+            rc = count(be, sqlite3_column_int64(s, 0), st, -1);
+        c->n++;
+    }
+    sqlite3_reset(s);
+    if (rc)
+        return rc;
+    if (src != SQLITE_DONE && src != SQLITE_ROW)
+        return sqerr(be, &be->w, src, "purging jobs");
+    s = S(be, S_IDEM_PURGE);
+    sqlite3_bind_int64(s, 1, be->now);
+    return run(be, s, "purging expired idempotency keys");
+}
+
+static int sql_purge(uint64_t *n_out, at_backend *be, int64_t older_than)
+{
+    struct purge_ctx c = {older_than, 0};
+    pthread_mutex_lock(&be->mu);
+    int rc = run_write(be, purge_body, &c);
+    pthread_mutex_unlock(&be->mu);
+    *n_out = rc == 0 ? c.n : 0;
+    return rc;
+}
+
+static int sql_stats(at_stats *st, at_backend *be)
+{
+    pthread_mutex_lock(&be->mu);
+    int rc = advance_if_needed(be);
+    if (rc == 0 && (rc = begin_read(be)) == 0) {
+        sqlite3_stmt *s = S(be, S_STATS);
+        int src;
+        while (rc == 0 && (src = sqlite3_step(s)) == SQLITE_ROW) {
+            uint64_t counts[AT_STATE_COUNT__] = {0};
+            for (int k = 1; k < AT_STATE_COUNT__; k++) {
+                int64_t v = sqlite3_column_int64(s, k);
+                counts[k] = v > 0 ? (uint64_t)v : 0;
+            }
+            rc = at_stats_add_queue(st, (const char *)sqlite3_column_text(s, 0), counts,
+                                    col_time(s, AT_STATE_COUNT__));
+        }
+        sqlite3_reset(s);
+        if (rc == 0 && src != SQLITE_DONE)
+            rc = sqerr(be, &be->w, src, "reading the queue counts");
+        end_read(be);
+    }
+    pthread_mutex_unlock(&be->mu);
+    return rc;
+}
+
+/* -------------------------------------------------------- other processes */
+
+/* Has another connection committed since we last looked?  PRAGMA
+ * data_version changes exactly then; reading it touches only the WAL index
+ * in shared memory. */
+static int sql_changed(at_backend *be)
+{
+    pthread_mutex_lock(&be->watch_mu);
+    int src = sqlite3_step(be->data_version);
+    int64_t dv = src == SQLITE_ROW ? sqlite3_column_int64(be->data_version, 0) : 0;
+    sqlite3_reset(be->data_version);
+    int rc = 0;
+    if (src != SQLITE_ROW) {
+        rc = at_store_error(be->store, map_sqlite(be->watch.db, src), src, "sqlite: reading data_version: %s",
+                            sqlite3_errmsg(be->watch.db));
+    } else if (dv != be->last_dv) {
+        be->last_dv = dv;
+        rc = 1;
+    }
+    pthread_mutex_unlock(&be->watch_mu);
+    /* One poller reads the change for all: wake this process's others. */
+    if (rc == 1)
+        at_store_notify(be->store);
+    return rc;
+}
+
+/* ------------------------------------------------------------ open/close */
+
+static void conn_close(struct conn *c)
+{
+    for (int i = 0; i < S_COUNT__; i++)
+        if (c->st[i])
+            sqlite3_finalize(c->st[i]);
+    memset(c->st, 0, sizeof c->st);
+    if (c->db)
+        sqlite3_close_v2(c->db);
+    c->db = NULL;
+}
+
+static void sql_close(at_backend *be)
+{
+    if (!be)
+        return;
+    if (be->data_version)
+        sqlite3_finalize(be->data_version);
+    conn_close(&be->watch);
+    /* The last connection to close checkpoints the WAL into the file. */
+    conn_close(&be->w);
+    cache_reset(be);
+    at__free(be->d);
+    pthread_mutex_destroy(&be->mu);
+    pthread_mutex_destroy(&be->watch_mu);
+    at__free(be);
+}
+
+struct uri_opts {
+    char *path;
+    int sync_full;
+    int64_t busy_ms;
+    int nfs_allow;
+};
+
+static int parse_uri(struct uri_opts *o, at_store *store, const char *uri)
+{
+    const char *p = uri + 7; /* after "sqlite:" */
+    const char *q = strchr(p, '?');
+    size_t plen = q ? (size_t)(q - p) : strlen(p);
+    o->sync_full = 1;
+    o->busy_ms = DEFAULT_BUSY_MS;
+    o->nfs_allow = 0;
+    if (plen == 0)
+        return at_store_error(store, AT_ERR_URI, 0, "sqlite: the URI names no file: use sqlite:PATH");
+    if (plen == 8 && memcmp(p, ":memory:", 8) == 0)
+        return at_store_error(store, AT_ERR_URI, 0,
+                              "sqlite: an in-memory database cannot be shared; use the memory: backend");
+    while (q) {
+        const char *k = q + 1;
+        const char *end = strchr(k, '&');
+        size_t len = end ? (size_t)(end - k) : strlen(k);
+        const char *eq = memchr(k, '=', len);
+        size_t kl = eq ? (size_t)(eq - k) : len;
+        const char *v = eq ? eq + 1 : "";
+        size_t vl = eq ? len - kl - 1 : 0;
+#define IS(lit, s, n) ((n) == sizeof(lit) - 1 && memcmp((s), (lit), (n)) == 0)
+        if (IS("sync", k, kl) && IS("full", v, vl)) {
+            o->sync_full = 1;
+        } else if (IS("sync", k, kl) && IS("normal", v, vl)) {
+            o->sync_full = 0;
+        } else if (IS("nfs", k, kl) && IS("allow", v, vl)) {
+            o->nfs_allow = 1;
+        } else if (IS("busy_timeout", k, kl) && vl > 0 && vl < 9) {
+            int64_t ms = 0;
+            for (size_t i = 0; i < vl; i++) {
+                if (v[i] < '0' || v[i] > '9')
+                    return at_store_error(store, AT_ERR_URI, 0, "sqlite: busy_timeout must be a number of ms");
+                ms = ms * 10 + (v[i] - '0');
+            }
+            o->busy_ms = ms;
+        } else {
+            return at_store_error(store, AT_ERR_URI, 0,
+                                  "sqlite: unknown or malformed URI parameter '%.*s' (known: sync=full|normal,"
+                                  " busy_timeout=MS, nfs=allow)",
+                                  (int)len, k);
+        }
+#undef IS
+        q = end;
+    }
+    o->path = at__malloc(plen + 1);
+    if (!o->path)
+        return AT_ERR_NOMEM;
+    memcpy(o->path, p, plen);
+    o->path[plen] = '\0';
+    return 0;
+}
+
+/* The SQL of statement i of the cache, NULL past the end: the tests read
+ * every query plan with EXPLAIN QUERY PLAN.  Not static for that. */
+const char *at__sqlite_statement(size_t i);
+const char *at__sqlite_statement(size_t i)
+{
+    return i < S_COUNT__ ? k_sql[i] : NULL;
+}
+
+/* 1 for the magic numbers of network file systems (statfs f_type), on which
+ * WAL is unsafe.  Not static: the tests check the table. */
+int at__sqlite_fs_is_network(long f_type);
+int at__sqlite_fs_is_network(long f_type)
+{
+    switch ((unsigned long)f_type & 0xffffffffu) {
+    case FS_NFS:
+    case FS_SMB:
+    case FS_CIFS:
+    case FS_SMB2:
+    case FS_CODA:
+    case FS_AFS:
+    case FS_9P:
+    case FS_CEPH:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* statfs the directory that holds (or will hold) the file. */
+static int on_network_fs(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    struct statfs sf;
+    if (statfs(dir, &sf) != 0)
+        return 0; /* the open that follows reports a missing directory */
+    return at__sqlite_fs_is_network((long)sf.f_type);
+}
+
+static int exec_sql(at_backend *be, struct conn *c, const char *sql, const char *what)
+{
+    char *msg = NULL;
+    int src = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
+    if (src == SQLITE_OK)
+        return 0;
+    be->last_src = src;
+    int rc = at_store_error(be->store, map_sqlite(c->db, src), src, "sqlite: %s: %s", what,
+                            msg ? msg : sqlite3_errstr(src));
+    sqlite3_free(msg);
+    return rc;
+}
+
+static int conn_open(at_backend *be, struct conn *c, const char *path, const struct uri_opts *o)
+{
+    int src = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (src != SQLITE_OK) {
+        int rc = at_store_error(be->store, map_sqlite(c->db, src), src, "sqlite: cannot open %s: %s", path,
+                                c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(src));
+        return rc;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    c->busy_ms = o->busy_ms;
+    c->seed = (unsigned)mono_ns() ^ (unsigned)getpid();
+    sqlite3_busy_handler(c->db, on_busy, c);
+    char sql[256];
+    /* WAL: readers never wait for the writer, and a commit is an append.
+     * On a network file system (allowed explicitly) WAL's shared memory
+     * would be wrong across hosts: the rollback journal is used there. */
+    snprintf(sql, sizeof sql,
+             "PRAGMA journal_mode=%s; PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;"
+             " PRAGMA cache_size=-16384;",
+             o->nfs_allow ? "DELETE" : "WAL", o->sync_full ? "FULL" : "NORMAL");
+    return exec_sql(be, c, sql, "configuring the connection");
+}
+
+static int user_version_cb(void *arg, int n, char **v, char **names)
+{
+    (void)names;
+    if (n > 0 && v[0])
+        *(int64_t *)arg = strtoll(v[0], NULL, 10);
+    return 0;
+}
+
+/* Create or check the schema, in one write transaction. */
+static int migrate(at_backend *be)
+{
+    struct conn *c = &be->w;
+    int64_t version = -1, appid = -1, tables = -1;
+    int rc = exec_sql(be, c, "BEGIN IMMEDIATE", "locking the database to check its schema");
+    if (rc) {
+        if ((be->last_src & 0xff) == SQLITE_BUSY)
+            return at_store_error(be->store, AT_ERR_BUSY, be->last_src,
+                                  "sqlite: the database stayed locked by another connection for over %lld ms"
+                                  " (busy_timeout)",
+                                  (long long)c->busy_ms);
+        return rc;
+    }
+    char *msg = NULL;
+    int src = sqlite3_exec(c->db, "PRAGMA user_version", user_version_cb, &version, &msg);
+    if (src == SQLITE_OK)
+        src = sqlite3_exec(c->db, "PRAGMA application_id", user_version_cb, &appid, &msg);
+    if (src == SQLITE_OK)
+        src = sqlite3_exec(c->db, "SELECT count(*) FROM sqlite_master", user_version_cb, &tables, &msg);
+    if (src != SQLITE_OK) {
+        rc = at_store_error(be->store, map_sqlite(c->db, src), src, "sqlite: reading the schema version: %s",
+                            msg ? msg : sqlite3_errstr(src));
+    } else if (version == 0 && tables > 0) {
+        rc = at_store_error(be->store, AT_ERR_CORRUPT, 0,
+                            "sqlite: the file holds another application's database, not a libasynctask store");
+    } else if (version > 0 && appid != APPLICATION_ID) {
+        rc = at_store_error(be->store, AT_ERR_CORRUPT, 0,
+                            "sqlite: the file is not a libasynctask store (application_id %lld)", (long long)appid);
+    } else if (version > SCHEMA_VERSION) {
+        rc = at_store_error(be->store, AT_ERR_UNSUPPORTED, 0,
+                            "sqlite: the store has schema version %lld; this libasynctask knows up to %d (upgrade it)",
+                            (long long)version, SCHEMA_VERSION);
+    } else if (version == 0) {
+        /* Later versions add steps here, each taking the file one version
+         * up inside this same transaction. */
+        rc = exec_sql(be, c, k_schema, "creating the schema");
+        if (rc == 0) {
+            char sql[128];
+            snprintf(sql, sizeof sql, "PRAGMA application_id=%d; PRAGMA user_version=%d;", APPLICATION_ID,
+                     SCHEMA_VERSION);
+            rc = exec_sql(be, c, sql, "stamping the schema version");
+        }
+    }
+    sqlite3_free(msg);
+    if (rc == 0)
+        rc = exec_sql(be, c, "COMMIT", "committing the schema");
+    if (rc)
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static int sql_open(at_backend **out, at_store *store, const char *uri)
+{
+    if (strncmp(uri, "sqlite:", 7) != 0)
+        return at_store_error(store, AT_ERR_URI, 0, "not a sqlite: URI");
+    struct uri_opts o = {0};
+    int rc = parse_uri(&o, store, uri);
+    if (rc)
+        return rc;
+    if (on_network_fs(o.path) && !o.nfs_allow) {
+        rc = at_store_error(store, AT_ERR_UNSUPPORTED, 0,
+                            "sqlite: %s is on a network file system, where WAL mode can corrupt the database;"
+                            " keep the store on a local disk (or add ?nfs=allow for a single-host rollback-journal"
+                            " store)",
+                            o.path);
+        at__free(o.path);
+        return rc;
+    }
+    /* Create the file ourselves with mode 0600: SQLite would use 0644 less
+     * the umask, and the -wal and -shm files copy the main file's mode. */
+    int fd = open(o.path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        close(fd);
+    } else if (errno != EEXIST) {
+        int e = errno;
+        rc = at_store_error(store, e == ENOSPC || e == EDQUOT ? AT_ERR_FULL : AT_ERR_IO, e,
+                            "sqlite: cannot create %s: %s", o.path, strerror(e));
+        at__free(o.path);
+        return rc;
+    }
+    at_backend *be = at__calloc(1, sizeof *be);
+    if (!be) {
+        at__free(o.path);
+        return AT_ERR_NOMEM;
+    }
+    be->store = store;
+    pthread_mutex_init(&be->mu, NULL);
+    pthread_mutex_init(&be->watch_mu, NULL);
+    rc = conn_open(be, &be->w, o.path, &o);
+    if (rc == 0)
+        rc = migrate(be);
+    for (int i = 0; rc == 0 && i < S_COUNT__; i++) {
+        int src = sqlite3_prepare_v3(be->w.db, k_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &be->w.st[i], NULL);
+        if (src != SQLITE_OK)
+            rc = sqerr(be, &be->w, src, "preparing a statement");
+    }
+    if (rc == 0)
+        rc = conn_open(be, &be->watch, o.path, &o);
+    if (rc == 0) {
+        int src = sqlite3_prepare_v3(be->watch.db, "PRAGMA data_version", -1, SQLITE_PREPARE_PERSISTENT,
+                                     &be->data_version, NULL);
+        if (src == SQLITE_OK && (src = sqlite3_step(be->data_version)) == SQLITE_ROW)
+            be->last_dv = sqlite3_column_int64(be->data_version, 0);
+        if (be->data_version)
+            sqlite3_reset(be->data_version);
+        if (src != SQLITE_ROW && src != SQLITE_OK)
+            rc = at_store_error(store, map_sqlite(be->watch.db, src), src, "sqlite: reading data_version: %s",
+                                sqlite3_errmsg(be->watch.db));
+    }
+    at__free(o.path);
+    if (rc) {
+        sql_close(be);
+        return rc;
+    }
+    *out = be;
+    return 0;
+}
+
+const at_store_vtable at__sqlite_vtable = {
+    .version = AT_STORE_VTABLE_VERSION,
+    .size = sizeof(at_store_vtable),
+    .scheme = "sqlite",
+    .flags = AT_STORE_F_HOST_CLOCK,
+    .open = sql_open,
+    .close = sql_close,
+    .enqueue = sql_enqueue,
+    .claim = sql_claim,
+    .ack = sql_ack,
+    .fail = sql_fail,
+    .touch = sql_touch,
+    .cancel = sql_cancel,
+    .get = sql_get,
+    .list = sql_list,
+    .requeue = sql_requeue,
+    .purge = sql_purge,
+    .stats = sql_stats,
+    .control = NULL,
+    .changed = sql_changed,
+};
