@@ -139,6 +139,20 @@ AT_EXTERN int32_t at_store_clock_is_manual(const at_store *s)
     return s && s->clock ? 1 : 0;
 }
 
+void at__clock_detach(at_store *s)
+{
+    if (!s->clock)
+        return;
+    pthread_mutex_lock(&s->clock->mu);
+    for (at_store **pp = &s->clock->stores; *pp; pp = &(*pp)->clock_next)
+        if (*pp == s) {
+            *pp = s->clock_next;
+            break;
+        }
+    pthread_mutex_unlock(&s->clock->mu);
+    s->clock = NULL;
+}
+
 AT_EXTERN int at_store_set_clock(at_store *s, at_clock *c)
 {
     AT__ENTER(s);
@@ -149,16 +163,7 @@ AT_EXTERN int at_store_set_clock(at_store *s, at_clock *c)
                            s->vt->scheme);
     if (atomic_load(&s->used))
         return at__err_set(s, AT_ERR_MISUSE, 0, "the clock must be set before the store's first job operation");
-    if (s->clock) {
-        pthread_mutex_lock(&s->clock->mu);
-        for (at_store **pp = &s->clock->stores; *pp; pp = &(*pp)->clock_next)
-            if (*pp == s) {
-                *pp = s->clock_next;
-                break;
-            }
-        pthread_mutex_unlock(&s->clock->mu);
-        s->clock = NULL;
-    }
+    at__clock_detach(s);
     if (c) {
         pthread_mutex_lock(&c->mu);
         s->clock_next = c->stores;

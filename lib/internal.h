@@ -51,6 +51,8 @@ struct at_clock {
     struct at_store *stores; /* stores using this clock, linked by clock_next */
 };
 
+/* Take the store off its manual clock's list (no-op on the real clock). */
+void at__clock_detach(at_store *s);
 /* Both readings of the store's clock, in ns (a manual clock's ms * 1e6). */
 void at__store_clock_ns(const at_store *s, int64_t *wall_ns, int64_t *mono_ns);
 

@@ -140,15 +140,7 @@ AT_EXTERN void at_store_close(at_store *s)
 {
     if (!s || s->magic != STORE_MAGIC)
         return;
-    if (s->clock) {
-        pthread_mutex_lock(&s->clock->mu);
-        for (at_store **pp = &s->clock->stores; *pp; pp = &(*pp)->clock_next)
-            if (*pp == s) {
-                *pp = s->clock_next;
-                break;
-            }
-        pthread_mutex_unlock(&s->clock->mu);
-    }
+    at__clock_detach(s);
     s->magic = 0;
     /* After fork() the backend's resources belong to the parent: a child
      * closing its copy must not send a QUIT or checkpoint a shared file. */
@@ -261,6 +253,16 @@ static int check_id(at_store *s, const char *id, char canon[AT_ID_SIZE])
     return 0;
 }
 
+/* Replace `id` by its canonical form in a local buffer, or return the error. */
+#define CANON_ID(s, id)                                                                                      \
+    char canon_[AT_ID_SIZE];                                                                                 \
+    do {                                                                                                     \
+        int c_rc_ = check_id((s), (id), canon_);                                                             \
+        if (c_rc_)                                                                                           \
+            return c_rc_;                                                                                    \
+        (id) = canon_;                                                                                       \
+    } while (0)
+
 static int64_t pick(int64_t v, const at_store *s, int which)
 {
     return v != AT__UNSET ? v : at__store_opt(s, which);
@@ -336,11 +338,7 @@ AT_EXTERN int at_enqueue(char *id_out, at_store *s, const char *type, const void
 AT_EXTERN int at_ack(at_store *s, const char *id, uint64_t token, const void *result, size_t len)
 {
     ENTER_JOB(s);
-    char canon[AT_ID_SIZE];
-    int rc = check_id(s, id, canon);
-    if (rc)
-        return rc;
-    id = canon;
+    CANON_ID(s, id);
     if (!result && len)
         return at__err_set(s, AT_ERR_INVAL, 0, "result is NULL but its length is %zu", len);
     int64_t max = at__store_opt(s, AT__SOPT_MAX_RESULT);
@@ -356,11 +354,8 @@ AT_EXTERN int at_fail(int32_t *state_out, at_store *s, const char *id, uint64_t 
     if (state_out)
         *state_out = 0;
     ENTER_JOB(s);
-    char canon[AT_ID_SIZE];
-    int rc = check_id(s, id, canon);
-    if (rc)
-        return rc;
-    id = canon;
+    CANON_ID(s, id);
+    int rc;
     if (flags & ~(uint32_t)AT_FAIL_PERMANENT)
         return at__err_set(s, AT_ERR_INVAL, 0, "unknown at_fail flags 0x%x", (unsigned)flags);
     /* Long error texts (a whole stack trace) are cut, on a UTF-8 boundary. */
@@ -399,11 +394,7 @@ AT_EXTERN int at_fail(int32_t *state_out, at_store *s, const char *id, uint64_t 
 AT_EXTERN int at_touch(at_store *s, const char *id, uint64_t token, int64_t extend_ms)
 {
     ENTER_JOB(s);
-    char canon[AT_ID_SIZE];
-    int rc = check_id(s, id, canon);
-    if (rc)
-        return rc;
-    id = canon;
+    CANON_ID(s, id);
     if (extend_ms < 0 || extend_ms > AT__DAY_MS)
         return at__err_set(s, AT_ERR_RANGE, 0, "lease extension %lld ms is outside 0..%lld",
                            (long long)extend_ms, (long long)AT__DAY_MS);
@@ -415,11 +406,8 @@ AT_EXTERN int at_cancel(int32_t *pending_out, at_store *s, const char *id)
     if (pending_out)
         *pending_out = 0;
     ENTER_JOB(s);
-    char canon[AT_ID_SIZE];
-    int rc = check_id(s, id, canon);
-    if (rc)
-        return rc;
-    id = canon;
+    CANON_ID(s, id);
+    int rc;
     int32_t pending = 0;
     rc = s->vt->cancel(&pending, s->be, id);
     if (pending_out)
@@ -433,11 +421,7 @@ AT_EXTERN int at_get(at_job **out, at_store *s, const char *id)
         return AT_ERR_INVAL;
     *out = NULL;
     ENTER_JOB(s);
-    char canon[AT_ID_SIZE];
-    int rc = check_id(s, id, canon);
-    if (rc)
-        return rc;
-    id = canon;
+    CANON_ID(s, id);
     return s->vt->get(out, s->be, id);
 }
 
