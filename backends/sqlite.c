@@ -14,11 +14,17 @@
  * here): `jobs` is clustered by the 16-byte job id (WITHOUT ROWID): ids are
  * time-sortable, so inserts append.  Partial indexes hold only the rows a
  * lookup needs, which keeps each one small and the hot pages few:
- *   jobs_ready (qid, priority DESC, run_at, id, state) WHERE state = READY   claim
+ *   jobs_ready (qid, priority DESC, run_at, id, state)
+ *                                 WHERE state = READY       claim (covering)
  *   jobs_sched (qid, run_at)      WHERE state = SCHEDULED   due jobs, wake time
  *   jobs_lease (lease_until)      WHERE state = RUNNING     lease expiry
  *   jobs_fin   (finished_at)      WHERE state >= SUCCEEDED  purge
- *   jobs_list  (qid, state, id)                             at_list, requeue
+ *   jobs_list  (qid, state, id)   WHERE state NOT IN (READY, RUNNING)
+ *                                                           at_list, requeue
+ * jobs_list leaves out the two states every job passes through quickly, so
+ * enqueue, claim and ack each write one index page less; at_list of READY
+ * or RUNNING jobs reads jobs_ready or jobs_lease instead and sorts by id
+ * (the ready jobs of one queue, or the running jobs, not the whole store).
  * `queues` interns queue names as small integers and keeps the per-state
  * counts, updated in the transaction of every transition, so stats cost
  * O(queues).  `idem` maps idempotency keys to jobs until they expire.
