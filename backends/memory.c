@@ -1006,33 +1006,51 @@ static int cancel_holder(at_backend *m, struct mjob *j, const char *id)
     return at_store_error(m->store, AT_ERR_CANCELLED, 0, "job %s was cancelled while running", id);
 }
 
+/* Caller holds the lock and advanced the common wheels. */
+static int ack_locked(at_backend *m, const char *id, uint64_t token, const void *result, size_t len)
+{
+    struct mjob *j;
+    int rc = held(&j, m, id, token);
+    if (rc)
+        return rc;
+    if (j->cancel_req)
+        return cancel_holder(m, j, id);
+    void *copy = result ? at__memdup(result, len) : NULL;
+    if (result && !copy)
+        return AT_ERR_NOMEM;
+    if (copy && !j->x && !(j->x = at__calloc(1, sizeof *j->x))) {
+        at__free(copy);
+        return AT_ERR_NOMEM;
+    }
+    if (copy) {
+        at__free(j->x->result);
+        j->x->result = copy;
+        j->x->result_len = len;
+    }
+    leave_state(m, j);
+    enter_state(m, j, AT_STATE_SUCCEEDED);
+    return 0;
+}
+
 static int mem_ack(at_backend *m, const char *id, uint64_t token, const void *result, size_t len)
 {
     LOCK(m);
     advance_common(m);
-    struct mjob *j;
-    int rc = held(&j, m, id, token);
-    if (rc == 0 && j->cancel_req)
-        rc = cancel_holder(m, j, id);
-    else if (rc == 0) {
-        void *copy = result ? at__memdup(result, len) : NULL;
-        if (result && !copy)
-            rc = AT_ERR_NOMEM;
-        else if (copy && !j->x && !(j->x = at__calloc(1, sizeof *j->x))) {
-            at__free(copy);
-            rc = AT_ERR_NOMEM;
-        } else {
-            if (copy) {
-                at__free(j->x->result);
-                j->x->result = copy;
-                j->x->result_len = len;
-            }
-            leave_state(m, j);
-            enter_state(m, j, AT_STATE_SUCCEEDED);
-        }
-    }
+    int rc = ack_locked(m, id, token, result, len);
     pthread_mutex_unlock(&m->mu);
     return rc;
+}
+
+static int mem_ack_many(at_backend *m, size_t n, const char *const *ids, const uint64_t *tokens, int32_t *results)
+{
+    /* Without result bytes an ack allocates nothing, so it cannot fail
+     * part-way: every outcome is the job's own. */
+    LOCK(m);
+    advance_common(m);
+    for (size_t i = 0; i < n; i++)
+        results[i] = ack_locked(m, ids[i], tokens[i], NULL, 0);
+    pthread_mutex_unlock(&m->mu);
+    return 0;
 }
 
 static int mem_fail(int32_t *state_out, at_backend *m, const char *id, uint64_t token, const char *error,
@@ -1311,4 +1329,6 @@ const at_store_vtable at__memory_vtable = {
     .purge = mem_purge,
     .stats = mem_stats,
     .control = NULL,
+    .changed = NULL,
+    .ack_many = mem_ack_many,
 };

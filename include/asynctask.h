@@ -353,6 +353,17 @@ AT_EXTERN int at_poll(at_job **jobs_out, size_t *n_out, at_store *store, const c
 AT_EXTERN int at_ack(at_store *store, const char *id, uint64_t token, const void *result,
                      size_t result_len);
 
+/* Acknowledge n claimed jobs (ids[i] under tokens[i]) in one store
+ * operation: one transaction (SQLite), one script (Redis).  results_out[i]
+ * (n entries) receives what at_ack would have returned for job i (0,
+ * AT_ERR_STALE, AT_ERR_CANCELLED, AT_ERR_NOTFOUND); those outcomes do not
+ * make the call fail.  Returns 0, or a negative code when the store could
+ * not be updated (then no job changed) or an argument is bad: n outside
+ * 1..1000 or a malformed id (AT_ERR_INVAL, nothing changed).  No result
+ * bytes: use at_ack for those. */
+AT_EXTERN int at_ack_many(int32_t *results_out, at_store *store, size_t n, const char *const *ids,
+                          const uint64_t *tokens);
+
 /* Flags for at_fail(). */
 #define AT_FAIL_RETRY 0        /* retry with backoff while attempts remain */
 #define AT_FAIL_PERMANENT 1    /* skip the remaining attempts: DEAD now */

@@ -348,6 +348,50 @@ AT_EXTERN int at_ack(at_store *s, const char *id, uint64_t token, const void *re
     return s->vt->ack(s->be, id, token, result, len);
 }
 
+AT_EXTERN int at_ack_many(int32_t *results_out, at_store *s, size_t n, const char *const *ids,
+                          const uint64_t *tokens)
+{
+    ENTER_JOB(s);
+    if (!results_out || !ids || !tokens)
+        return at__err_set(s, AT_ERR_INVAL, 0, "at_ack_many needs results_out, ids and tokens");
+    if (n < 1 || n > AT__MAX_POLL_BATCH)
+        return at__err_set(s, AT_ERR_INVAL, 0, "n %zu is outside 1..%d", n, AT__MAX_POLL_BATCH);
+    /* Every id is checked before the store is touched: a bad one fails the
+     * whole call with nothing changed. */
+    char(*canon)[AT_ID_SIZE] = at__malloc(n * sizeof *canon);
+    const char **cids = at__malloc(n * sizeof *cids);
+    int rc = canon && cids ? 0 : AT_ERR_NOMEM;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if ((rc = check_id(s, ids[i], canon[i])) != 0)
+            rc = at__err_set(s, rc, 0, "id %zu is not a job id", i);
+        else
+            cids[i] = canon[i];
+    }
+    if (rc == 0) {
+        int (*many)(at_backend *, size_t, const char *const *, const uint64_t *, int32_t *) =
+            s->vt->size >= offsetof(at_store_vtable, ack_many) + sizeof s->vt->ack_many ? s->vt->ack_many : NULL;
+        if (many) {
+            rc = many(s->be, n, cids, tokens, results_out);
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                int r = s->vt->ack(s->be, cids[i], tokens[i], NULL, 0);
+                if (r < 0 && r != AT_ERR_STALE && r != AT_ERR_CANCELLED && r != AT_ERR_NOTFOUND) {
+                    /* A store failure part-way: the earlier acks stand, so
+                     * say which did not happen. */
+                    for (size_t k = i; k < n; k++)
+                        results_out[k] = r;
+                    rc = r;
+                    break;
+                }
+                results_out[i] = r;
+            }
+        }
+    }
+    at__free(canon);
+    at__free(cids);
+    return rc;
+}
+
 AT_EXTERN int at_fail(int32_t *state_out, at_store *s, const char *id, uint64_t token, const char *error,
                       uint32_t flags)
 {

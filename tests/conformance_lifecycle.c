@@ -802,6 +802,97 @@ START_TEST(ack_result_over_the_store_limit_is_toobig_and_changes_nothing)
 }
 END_TEST
 
+
+/* ---------------------------------------------------------- at_ack_many */
+
+START_TEST(ack_many_finishes_every_held_job)
+{
+    const char *q = CT_Q("q");
+    at_opts *o = ct_opts(q);
+    const char *ids[3];
+    uint64_t tokens[3];
+    for (int i = 0; i < 3; i++) {
+        ct_enqueue(NULL, o);
+        at_job *j = ct_claim(q);
+        ids[i] = at_job_id(j);
+        tokens[i] = at_job_token(j);
+    }
+    int32_t res[3] = {-99, -99, -99};
+    ck_assert_int_eq(at_ack_many(res, ct_store, 3, ids, tokens), 0);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(res[i], 0);
+        ck_assert_int_eq(ct_state(ids[i]), AT_STATE_SUCCEEDED);
+    }
+    ck_assert_uint_eq(ct_count(q, AT_STATE_SUCCEEDED), 3);
+    ck_assert_uint_eq(ct_count(q, AT_STATE_RUNNING), 0);
+}
+END_TEST
+
+START_TEST(ack_many_reports_each_stale_or_cancelled_job_and_finishes_the_others)
+{
+    const char *q = CT_Q("q");
+    at_opts *o = ct_opts(q);
+    const char *ids[3];
+    uint64_t tokens[3];
+    for (int i = 0; i < 3; i++) {
+        ct_enqueue(NULL, o);
+        at_job *j = ct_claim(q);
+        ids[i] = at_job_id(j);
+        tokens[i] = at_job_token(j);
+    }
+    tokens[0] += 1000; /* not its lease */
+    int32_t pending = 0;
+    ck_assert_int_eq(at_cancel(&pending, ct_store, ids[2]), 0);
+    ck_assert_int_eq(pending, 1);
+    int32_t res[3];
+    ck_assert_int_eq(at_ack_many(res, ct_store, 3, ids, tokens), 0);
+    ck_assert_int_eq(res[0], AT_ERR_STALE);
+    ck_assert_int_eq(res[1], 0);
+    ck_assert_int_eq(res[2], AT_ERR_CANCELLED);
+    ck_assert_int_eq(ct_state(ids[0]), AT_STATE_RUNNING);
+    ck_assert_int_eq(ct_state(ids[1]), AT_STATE_SUCCEEDED);
+    ck_assert_int_eq(ct_state(ids[2]), AT_STATE_CANCELLED);
+}
+END_TEST
+
+START_TEST(ack_many_of_an_unknown_id_is_notfound_for_that_job)
+{
+    const char *q = CT_Q("q");
+    ct_enqueue(NULL, ct_opts(q));
+    at_job *j = ct_claim(q);
+    const char *ids[2] = {"01ARZ3NDEKTSV4RRFFQ69G5FAV", at_job_id(j)};
+    uint64_t tokens[2] = {1, at_job_token(j)};
+    int32_t res[2];
+    ck_assert_int_eq(at_ack_many(res, ct_store, 2, ids, tokens), 0);
+    ck_assert_int_eq(res[0], AT_ERR_NOTFOUND);
+    ck_assert_int_eq(res[1], 0);
+}
+END_TEST
+
+START_TEST(ack_many_with_a_malformed_id_changes_nothing)
+{
+    const char *q = CT_Q("q");
+    ct_enqueue(NULL, ct_opts(q));
+    at_job *j = ct_claim(q);
+    const char *ids[2] = {at_job_id(j), "not-an-id"};
+    uint64_t tokens[2] = {at_job_token(j), 1};
+    int32_t res[2];
+    ck_assert_int_eq(at_ack_many(res, ct_store, 2, ids, tokens), AT_ERR_INVAL);
+    ck_assert_int_eq(ct_state(at_job_id(j)), AT_STATE_RUNNING);
+}
+END_TEST
+
+START_TEST(ack_many_needs_1_to_1000_jobs)
+{
+    const char *ids[1] = {"01ARZ3NDEKTSV4RRFFQ69G5FAV"};
+    uint64_t tokens[1] = {1};
+    int32_t res[1];
+    ck_assert_int_eq(at_ack_many(res, ct_store, 0, ids, tokens), AT_ERR_INVAL);
+    ck_assert_int_eq(at_ack_many(res, ct_store, 1001, ids, tokens), AT_ERR_INVAL);
+    ck_assert_int_eq(at_ack_many(NULL, ct_store, 1, ids, tokens), AT_ERR_INVAL);
+}
+END_TEST
+
 TCase *ct_tcase_ack(void)
 {
     TCase *tc = ct_tcase("ack");
@@ -813,5 +904,10 @@ TCase *ct_tcase_ack(void)
     tcase_add_test(tc, second_ack_is_stale_and_the_job_stays_succeeded);
     tcase_add_test(tc, ack_of_an_unclaimed_job_is_stale);
     tcase_add_test(tc, ack_result_over_the_store_limit_is_toobig_and_changes_nothing);
+    tcase_add_test(tc, ack_many_finishes_every_held_job);
+    tcase_add_test(tc, ack_many_reports_each_stale_or_cancelled_job_and_finishes_the_others);
+    tcase_add_test(tc, ack_many_of_an_unknown_id_is_notfound_for_that_job);
+    tcase_add_test(tc, ack_many_with_a_malformed_id_changes_nothing);
+    tcase_add_test(tc, ack_many_needs_1_to_1000_jobs);
     return tc;
 }

@@ -172,6 +172,12 @@ typedef struct at_store_vtable {
      * changes by push (a subscriber thread) call at_store_notify() instead
      * and leave this NULL; so does a process-local store.  Optional. */
     int (*changed)(at_backend *be);
+    /* As ack without result bytes, for n jobs at once, atomically as a
+     * whole: results[i] gets job i's outcome (0, AT_ERR_STALE,
+     * AT_ERR_CANCELLED, AT_ERR_NOTFOUND); a negative return means nothing
+     * changed.  Optional: without it the core calls ack n times. */
+    int (*ack_many)(at_backend *be, size_t n, const char *const *ids, const uint64_t *tokens,
+                    int32_t *results);
 } at_store_vtable;
 
 /* Register a backend under vt->scheme.  `vt` must stay valid for the life of
