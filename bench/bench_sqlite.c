@@ -18,7 +18,8 @@
  *                            times increasing as in the batch enqueue
  *   sqlite.batch_ratio       enqueue_batch / raw_insert_batch
  *   sqlite.cycle_1p, _2p     one producer process (batches of 100) and 1 or 2
- *                            worker processes (poll up to 32, ack each):
+ *                            worker processes (poll up to 32, then one
+ *                            at_ack_many for the batch):
  *                            jobs enqueued, claimed and acked per second
  *   sqlite.latency_p50, _p99 enqueue in one process -> at_poll returns in
  *                            another (the cross-process wake-up, ADR 0007)
@@ -263,9 +264,21 @@ static void worker(const char *path, long n)
         int rc = at_poll(jobs, &got, s, q, 1, 32, 50);
         if (rc)
             die("poll", rc);
+        if (got == 0)
+            continue;
+        /* The batch a poll claimed is finished in one transaction. */
+        const char *ids[32];
+        uint64_t tokens[32];
+        int32_t res[32];
         for (size_t i = 0; i < got; i++) {
-            if ((rc = at_ack(s, at_job_id(jobs[i]), at_job_token(jobs[i]), NULL, 0)))
-                die("ack", rc);
+            ids[i] = at_job_id(jobs[i]);
+            tokens[i] = at_job_token(jobs[i]);
+        }
+        if ((rc = at_ack_many(res, s, got, ids, tokens)))
+            die("ack", rc);
+        for (size_t i = 0; i < got; i++) {
+            if (res[i])
+                die("ack of one job", res[i]);
             at_job_free(jobs[i]);
         }
         atomic_fetch_add(&g_sh->acked, (long)got);
