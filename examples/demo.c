@@ -1,7 +1,8 @@
 /*
  * demo.c - the main demo: an order pipeline on one store.
  *
- *   ./examples/demo [STORE_URI]
+ *   ./examples/demo [STORE_URI]     (default: sqlite:asynctask-demo.db when the
+ *                                    SQLite backend is built, else memory:)
  *
  * Enqueues order jobs now and in the future (delays up to 4 s), high-priority
  * refunds, a flaky payment job that fails twice and then succeeds (retry
@@ -156,6 +157,17 @@ int main(int argc, char **argv)
     const char *uri = argc > 1 ? argv[1] : "memory:";
 #endif
     g_tty = isatty(STDOUT_FILENO);
+    /* Each run starts from an empty demo store, so the counts shown are this
+     * run's (only the demo's own default file is removed, never a URI the
+     * user passed). */
+    if (argc <= 1 && strncmp(uri, "sqlite:", 7) == 0) {
+        char path[512];
+        const char *suffix[] = {"", "-wal", "-shm"};
+        for (int i = 0; i < 3; i++) {
+            snprintf(path, sizeof path, "%s%s", uri + 7, suffix[i]);
+            unlink(path);
+        }
+    }
     srand((unsigned)time(NULL));
     int rc = at_store_open(&g_store, uri);
     if (rc) {
