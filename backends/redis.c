@@ -22,7 +22,13 @@
  * Connections: a small pool (hiredis contexts are not thread-safe), each
  * command bounded by timeout_ms (redisSetTimeout).  A lost connection gives
  * AT_ERR_CONN with the reason; the next call reconnects, backing off from
- * 50 ms to 1 s while the server stays away.
+ * 50 ms to 1 s while the server stays away.  Behind Sentinel
+ * ("redis-sentinel://", ADR/0011-redis-sentinel.md) that reconnect first
+ * asks the sentinels where the master is now and checks its ROLE.
+ *
+ * Acks come one job per call from many threads; they are group-committed
+ * into one script call (rd_ack), and at_ack_many sends a claimed batch as
+ * one (rd_ack_many).  The hot scripts write in bulk (ADR 0008).
  *
  * Wake-ups across processes: one thread per store SUBSCRIBEs to the store's
  * wake channel on a connection of its own and calls at_store_notify() for
@@ -49,12 +55,19 @@
 #include "redis_scripts.h"
 
 #define DEFAULT_PORT 6379
+#define DEFAULT_SENTINEL_PORT 26379
+/* Sentinels one redis-sentinel:// URI may name. */
+#define MAX_SENTINELS 16
 #define DEFAULT_PREFIX "at"
 #define DEFAULT_TIMEOUT_MS 5000
 #define DEFAULT_POOL 8
 #define PREFIX_MAX 64
 /* Ids whose queue this process knows: a direct-mapped cache, 80 KiB. */
-#define LOC_SLOTS 4096
+#define LOC_SLOTS 8192
+/* ... in sets of 4: a worker's jobs between claim and ack (hundreds) then
+ * almost never evict each other, as they did direct-mapped (one ack in 10
+ * paid a locate round trip at 4 threads x 100 jobs). 160 KiB. */
+#define LOC_WAYS 4
 /* Jobs one purge or requeue script call handles; the client loops. */
 #define CHUNK 1000
 /* HSCAN step of a listing. */
@@ -98,11 +111,24 @@ struct loc {
     uint32_t q1; /* queue index + 1; 0 = empty slot */
 };
 
-struct at_backend {
-    at_store *store;
-    /* From the URI. */
+struct sentinel_addr {
     char host[256];
     int port;
+};
+
+struct at_backend {
+    at_store *store;
+    /* From the URI.  host and port name the server; with Sentinel they are
+     * the master's last known address and change under `mu`. */
+    char host[256];
+    int port;
+    /* redis-sentinel://: where to ask for the master, and its name. */
+    bool sentinel;
+    char master[128];
+    struct sentinel_addr sent[MAX_SENTINELS];
+    int nsent;
+    char sent_pass[256];
+    bool has_sent_pass;
     int db;
     char user[256];
     char pass[256];
@@ -123,6 +149,8 @@ struct at_backend {
     int nconn;
     unsigned epoch; /* bumped when a connection breaks: idle ones are suspect */
     int fails;      /* consecutive failed connects */
+    bool rediscover; /* Sentinel: ask the sentinels before the next connect */
+    int sent_next;   /* Sentinel: the one that answered last, asked first */
     int64_t retry_at;
     char last_conn_err[256];
     char *script[SC_COUNT]; /* prelude + body */
@@ -133,6 +161,12 @@ struct at_backend {
     uint32_t *qhash; /* open addressing: queue index + 1 */
     size_t qhmask;
     struct loc *loc;
+
+    /* Acks waiting for a batch (rd_ack). */
+    pthread_mutex_t ack_mu;
+    pthread_cond_t ack_cv;
+    struct ack_req *ack_head, **ack_tail;
+    bool ack_leading;
 
     /* The subscriber thread. */
     pthread_t sub;
@@ -324,6 +358,18 @@ static void av_qkeys(argv_t *a, at_backend *be, size_t qi)
 
 /* ---------------------------------------------------------------- errors */
 
+/* "host:port" of the server, for messages.  With Sentinel the address moves
+ * at a failover (under `mu`), so it is copied under the lock; callers must
+ * not hold `mu`. */
+#define ADDR_MAX 300
+static const char *cur_addr(at_backend *be, char out[ADDR_MAX])
+{
+    pthread_mutex_lock(&be->mu);
+    snprintf(out, ADDR_MAX, "%s%s:%d", be->sentinel ? "master " : "", be->host, be->port);
+    pthread_mutex_unlock(&be->mu);
+    return out;
+}
+
 static bool is_timeout(const redisContext *c)
 {
     return c->err == REDIS_ERR_IO &&
@@ -333,12 +379,12 @@ static bool is_timeout(const redisContext *c)
 /* The connection failed under a command: its context is unusable now. */
 static int conn_failed(at_backend *be, const redisContext *c, const char *what)
 {
+    char a[ADDR_MAX];
     if (is_timeout(c))
-        return at_store_error(be->store, AT_ERR_TIMEOUT, 0,
-                              "redis at %s:%d did not answer %s within %lld ms (timeout_ms)", be->host, be->port,
-                              what, (long long)be->timeout_ms);
-    return at_store_error(be->store, AT_ERR_CONN, c->err, "connection to redis at %s:%d lost during %s: %s",
-                          be->host, be->port, what, c->errstr[0] ? c->errstr : "unknown error");
+        return at_store_error(be->store, AT_ERR_TIMEOUT, 0, "redis at %s did not answer %s within %lld ms (timeout_ms)",
+                              cur_addr(be, a), what, (long long)be->timeout_ms);
+    return at_store_error(be->store, AT_ERR_CONN, c->err, "connection to redis at %s lost during %s: %s",
+                          cur_addr(be, a), what, c->errstr[0] ? c->errstr : "unknown error");
 }
 
 /* An error reply.  *broken_out is set when the connection should not be
@@ -358,12 +404,13 @@ static int reply_error(at_backend *be, const redisReply *r, const char *what, bo
         if (broken_out)
             *broken_out = true;
     }
+    char a[ADDR_MAX];
     if (code == AT_ERR_FULL)
         return at_store_error(be->store, code, 0,
-                              "redis at %s:%d is out of memory (maxmemory reached under noeviction); %s "
+                              "redis at %s is out of memory (maxmemory reached under noeviction); %s "
                               "changed nothing: %.200s",
-                              be->host, be->port, what, s);
-    return at_store_error(be->store, code, 0, "redis at %s:%d refused %s: %.300s", be->host, be->port, what, s);
+                              cur_addr(be, a), what, s);
+    return at_store_error(be->store, code, 0, "redis at %s refused %s: %.300s", cur_addr(be, a), what, s);
 }
 
 /* ------------------------------------------------------------- connecting */
@@ -391,12 +438,17 @@ static int simple_command(at_backend *be, redisContext *c, const char *what, int
 static int dial(at_backend *be, redisContext **out, bool rw_timeout)
 {
     *out = NULL;
-    redisContext *c = redisConnectWithTimeout(be->host, be->port, ms_tv(be->timeout_ms));
+    char host[sizeof be->host];
+    pthread_mutex_lock(&be->mu);
+    memcpy(host, be->host, sizeof host);
+    int port = be->port;
+    pthread_mutex_unlock(&be->mu);
+    redisContext *c = redisConnectWithTimeout(host, port, ms_tv(be->timeout_ms));
     if (!c)
         return at_store_error(be->store, AT_ERR_NOMEM, 0, "out of memory for a redis connection");
     if (c->err) {
-        int rc = at_store_error(be->store, AT_ERR_CONN, c->err, "cannot connect to redis at %s:%d: %s", be->host,
-                                be->port, c->errstr);
+        int rc = at_store_error(be->store, AT_ERR_CONN, c->err, "cannot connect to redis %sat %s:%d: %s",
+                                be->sentinel ? "master " : "", host, port, c->errstr);
         redisFree(c);
         return rc;
     }
@@ -418,7 +470,7 @@ static int dial(at_backend *be, redisContext **out, bool rw_timeout)
         } else {
             if (r->type == REDIS_REPLY_ERROR)
                 rc = at_store_error(be->store, AT_ERR_AUTH, 0, "redis at %s:%d refused the password%s%s: %.200s",
-                                    be->host, be->port, be->has_user ? " of user " : "",
+                                    host, port, be->has_user ? " of user " : "",
                                     be->has_user ? be->user : "", r->str);
             freeReplyObject(r);
         }
@@ -430,11 +482,140 @@ static int dial(at_backend *be, redisContext **out, bool rw_timeout)
         size_t lens[2] = {6, strlen(db)};
         rc = simple_command(be, c, "SELECT", 2, argv, lens, NULL);
         if (rc == AT_ERR_IO)
-            rc = at_store_error(be->store, AT_ERR_URI, 0, "redis at %s:%d has no database %d", be->host, be->port,
-                                be->db);
+            rc = at_store_error(be->store, AT_ERR_URI, 0, "redis at %s:%d has no database %d", host, port, be->db);
     }
     if (rc) {
         redisFree(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+static int parse_int(int64_t *out, const char *s, size_t n, int64_t lo, int64_t hi);
+
+/*
+ * Sentinel: ask the sentinels, each in turn starting with the one that
+ * answered last, for the address of the master (SENTINEL
+ * get-master-addr-by-name).  The answer becomes be->host/port.
+ */
+static int discover(at_backend *be)
+{
+    char why[300] = "no sentinel was asked";
+    pthread_mutex_lock(&be->mu);
+    int start = be->sent_next;
+    pthread_mutex_unlock(&be->mu);
+    for (int k = 0; k < be->nsent; k++) {
+        int i = (start + k) % be->nsent;
+        const struct sentinel_addr *sa = &be->sent[i];
+        redisContext *c = redisConnectWithTimeout(sa->host, sa->port, ms_tv(be->timeout_ms));
+        if (!c)
+            return at_store_error(be->store, AT_ERR_NOMEM, 0, "out of memory for a sentinel connection");
+        if (c->err) {
+            snprintf(why, sizeof why, "sentinel %s:%d: %s", sa->host, sa->port, c->errstr);
+            redisFree(c);
+            continue;
+        }
+        redisSetTimeout(c, ms_tv(be->timeout_ms));
+        redisReply *r = NULL;
+        if (be->has_sent_pass) {
+            const char *av[2] = {"AUTH", be->sent_pass};
+            size_t al[2] = {4, strlen(be->sent_pass)};
+            r = redisCommandArgv(c, 2, av, al);
+            if (!r || r->type == REDIS_REPLY_ERROR) {
+                snprintf(why, sizeof why, "sentinel %s:%d refused sentinel_password: %.200s", sa->host, sa->port,
+                         r ? r->str : c->errstr);
+                if (r)
+                    freeReplyObject(r);
+                redisFree(c);
+                continue;
+            }
+            freeReplyObject(r);
+        }
+        const char *av[3] = {"SENTINEL", "get-master-addr-by-name", be->master};
+        size_t al[3] = {8, 23, strlen(be->master)};
+        r = redisCommandArgv(c, 3, av, al);
+        int64_t port = 0;
+        if (!r) {
+            snprintf(why, sizeof why, "sentinel %s:%d: %s", sa->host, sa->port, c->errstr);
+        } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
+                   r->element[1]->type == REDIS_REPLY_STRING && r->element[0]->len > 0 &&
+                   r->element[0]->len < sizeof be->host &&
+                   parse_int(&port, r->element[1]->str, r->element[1]->len, 1, 65535) == 0) {
+            pthread_mutex_lock(&be->mu);
+            memcpy(be->host, r->element[0]->str, r->element[0]->len);
+            be->host[r->element[0]->len] = '\0';
+            be->port = (int)port;
+            be->sent_next = i;
+            be->rediscover = false;
+            pthread_mutex_unlock(&be->mu);
+            freeReplyObject(r);
+            redisFree(c);
+            return 0;
+        } else if (r->type == REDIS_REPLY_NIL) {
+            snprintf(why, sizeof why, "sentinel %s:%d does not monitor a master named %s", sa->host, sa->port,
+                     be->master);
+        } else {
+            snprintf(why, sizeof why, "sentinel %s:%d answered %.200s", sa->host, sa->port,
+                     r->type == REDIS_REPLY_ERROR ? r->str : "something else than an address");
+        }
+        if (r)
+            freeReplyObject(r);
+        redisFree(c);
+    }
+    return at_store_error(be->store, AT_ERR_CONN, 0, "no sentinel (of %d) gave the address of master %s; last: %s",
+                          be->nsent, be->master, why);
+}
+
+/* dial(), with Sentinel first asking where the master is when it may have
+ * moved, and then checking that the server is the master (ROLE): during a
+ * failover a sentinel may still name the old one, and a replica would
+ * refuse every write with READONLY anyway. */
+static int connect_master(at_backend *be, redisContext **out, bool rw_timeout)
+{
+    *out = NULL;
+    int rc = 0;
+    if (be->sentinel) {
+        pthread_mutex_lock(&be->mu);
+        bool ask = be->rediscover;
+        pthread_mutex_unlock(&be->mu);
+        if (ask && (rc = discover(be)))
+            return rc;
+    }
+    redisContext *c = NULL;
+    rc = dial(be, &c, rw_timeout);
+    if (rc == 0 && be->sentinel) {
+        const char *av[1] = {"ROLE"};
+        size_t al[1] = {4};
+        redisReply *r = redisCommandArgv(c, 1, av, al);
+        if (!r) {
+            rc = conn_failed(be, c, "ROLE");
+        } else {
+            if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->element[0]->type != REDIS_REPLY_STRING ||
+                strcmp(r->element[0]->str, "master") != 0) {
+                char a[ADDR_MAX];
+                rc = at_store_error(be->store, AT_ERR_CONN, 0,
+                                    "redis at %s is not (or no longer) the master %s: ROLE says %.40s; a failover "
+                                    "may be under way",
+                                    cur_addr(be, a), be->master,
+                                    r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+                                            r->element[0]->type == REDIS_REPLY_STRING
+                                        ? r->element[0]->str
+                                        : (r->type == REDIS_REPLY_ERROR ? r->str : "nothing"));
+            }
+            freeReplyObject(r);
+        }
+        if (rc) {
+            redisFree(c);
+            c = NULL;
+        }
+    }
+    if (rc) {
+        if (be->sentinel && rc != AT_ERR_NOMEM && rc != AT_ERR_AUTH && rc != AT_ERR_URI) {
+            pthread_mutex_lock(&be->mu);
+            be->rediscover = true;
+            pthread_mutex_unlock(&be->mu);
+        }
         return rc;
     }
     *out = c;
@@ -473,14 +654,15 @@ static int acquire(at_backend *be, struct rconn **out)
         char why[256];
         memcpy(why, be->last_conn_err, sizeof why);
         pthread_mutex_unlock(&be->mu);
-        return at_store_error(be->store, AT_ERR_CONN, 0, "redis at %s:%d is unreachable (next attempt in %lld ms): %s",
-                              be->host, be->port, (long long)wait, why);
+        char a[ADDR_MAX];
+        return at_store_error(be->store, AT_ERR_CONN, 0, "redis at %s is unreachable (next attempt in %lld ms): %s",
+                              cur_addr(be, a), (long long)wait, why);
     }
     be->nconn++;
     pthread_mutex_unlock(&be->mu);
 
     redisContext *c = NULL;
-    int rc = dial(be, &c, true);
+    int rc = connect_master(be, &c, true);
     struct rconn *conn = rc == 0 ? at__calloc(1, sizeof *conn) : NULL;
     if (rc == 0 && !conn) {
         redisFree(c);
@@ -516,8 +698,11 @@ static void release(at_backend *be, struct rconn *conn, bool broken)
         return;
     pthread_mutex_lock(&be->mu);
     if (broken || conn->c->err) {
-        if (conn->c->err && !is_timeout(conn->c))
+        if (broken || !is_timeout(conn->c))
             be->epoch++;
+        /* Lost, timed out or demoted: the master may have moved. */
+        if (be->sentinel)
+            be->rediscover = true;
         redisFree(conn->c);
         at__free(conn);
         be->nconn--;
@@ -692,14 +877,57 @@ static bool prefix_ok(const char *s, size_t n)
     return true;
 }
 
-/* redis://[user:password@]host[:port][/db][?prefix=P&timeout_ms=N&wait_replicas=N&pool=N] */
+/* host[:port] or [v6]:port in [p, end) into host/port; -1 when malformed. */
+static int parse_hostport(const char *p, const char *end, char *host, size_t cap, int *port, int defport)
+{
+    const char *hend;
+    if (p < end && *p == '[') {
+        hend = memchr(p, ']', (size_t)(end - p));
+        if (!hend || hend == p + 1 || (size_t)(hend - p - 1) >= cap)
+            return -1;
+        memcpy(host, p + 1, (size_t)(hend - p - 1));
+        host[hend - p - 1] = '\0';
+        hend++;
+    } else {
+        hend = p;
+        while (hend < end && *hend != ':')
+            hend++;
+        if (hend == p || (size_t)(hend - p) >= cap)
+            return -1;
+        memcpy(host, p, (size_t)(hend - p));
+        host[hend - p] = '\0';
+    }
+    *port = defport;
+    if (hend < end) {
+        int64_t v;
+        if (*hend != ':' || parse_int(&v, hend + 1, (size_t)(end - hend - 1), 1, 65535))
+            return -1;
+        *port = (int)v;
+    }
+    return 0;
+}
+
+/*
+ * redis://[user:password@]host[:port][/db][?options]
+ * redis-sentinel://[user:password@]host[:port][,host[:port]...]/MASTER[?options]
+ * options: prefix, timeout_ms, wait_replicas, pool, password, user, db,
+ * sentinel_password.  With Sentinel the credentials (in the authority or as
+ * password=/user=) are the master's; sentinel_password is the sentinels' own.
+ */
 static int parse_uri(at_backend *be, const char *uri)
 {
     at_store *st = be->store;
 #define URI_ERR(...) at_store_error(st, AT_ERR_URI, 0, __VA_ARGS__)
-    if (strncmp(uri, "redis://", 8) != 0)
-        return URI_ERR("a redis URI starts with redis:// (redis://[user:password@]host:port[/db][?options])");
-    const char *p = uri + 8;
+    const char *p;
+    if (strncmp(uri, "redis://", 8) == 0) {
+        p = uri + 8;
+    } else if (strncmp(uri, "redis-sentinel://", 17) == 0) {
+        p = uri + 17;
+        be->sentinel = true;
+    } else {
+        return URI_ERR("a redis URI starts with redis:// (redis://[user:password@]host:port[/db][?options]) or "
+                       "redis-sentinel:// (redis-sentinel://host:port[,host:port...]/MASTER[?options])");
+    }
     const char *end = p + strcspn(p, "/?");
     const char *at = NULL;
     for (const char *x = p; x < end; x++)
@@ -716,42 +944,49 @@ static int parse_uri(at_backend *be, const char *uri)
         be->has_pass = true;
         p = at + 1;
     }
-    const char *hend;
-    if (*p == '[') {
-        hend = memchr(p, ']', (size_t)(end - p));
-        if (!hend)
-            return URI_ERR("unterminated [IPv6 address] in the redis URI");
-        if ((size_t)(hend - p - 1) >= sizeof be->host || hend == p + 1)
-            return URI_ERR("bad host in the redis URI");
-        memcpy(be->host, p + 1, (size_t)(hend - p - 1));
-        be->host[hend - p - 1] = '\0';
-        hend++;
-    } else {
-        hend = p;
-        while (hend < end && *hend != ':')
-            hend++;
-        if (hend == p || (size_t)(hend - p) >= sizeof be->host)
-            return URI_ERR("the redis URI names no host (redis://host:port)");
-        memcpy(be->host, p, (size_t)(hend - p));
-        be->host[hend - p] = '\0';
-    }
-    be->port = DEFAULT_PORT;
-    if (hend < end) {
-        int64_t port;
-        if (*hend != ':' || parse_int(&port, hend + 1, (size_t)(end - hend - 1), 1, 65535))
-            return URI_ERR("bad port in the redis URI (1..65535)");
-        be->port = (int)port;
-    }
-    p = end;
     be->db = 0;
-    if (*p == '/') {
+    if (be->sentinel) {
+        for (;;) {
+            const char *comma = memchr(p, ',', (size_t)(end - p));
+            const char *hend = comma ? comma : end;
+            if (be->nsent == MAX_SENTINELS)
+                return URI_ERR("at most %d sentinels in a redis-sentinel URI", MAX_SENTINELS);
+            struct sentinel_addr *sa = &be->sent[be->nsent];
+            if (parse_hostport(p, hend, sa->host, sizeof sa->host, &sa->port, DEFAULT_SENTINEL_PORT))
+                return URI_ERR("bad sentinel address '%.*s' in the redis-sentinel URI (host[:port])", (int)(hend - p),
+                               p);
+            be->nsent++;
+            if (!comma)
+                break;
+            p = comma + 1;
+        }
+        p = end;
+        if (*p != '/')
+            return URI_ERR("the redis-sentinel URI names no master (redis-sentinel://host:port/MASTER)");
         p++;
         size_t n = strcspn(p, "?");
-        int64_t db = 0;
-        if (n > 0 && parse_int(&db, p, n, 0, 1000000))
-            return URI_ERR("bad database number in the redis URI");
-        be->db = (int)db;
+        if (n == 0 || pct_decode(be->master, sizeof be->master, p, n))
+            return URI_ERR("bad or over-long master name in the redis-sentinel URI");
         p += n;
+        /* Until the sentinels answer, messages name the first of them. */
+        snprintf(be->host, sizeof be->host, "%s", be->sent[0].host);
+        be->port = be->sent[0].port;
+        be->rediscover = true;
+    } else {
+        if (parse_hostport(p, end, be->host, sizeof be->host, &be->port, DEFAULT_PORT))
+            return URI_ERR(end > p && (p[0] == '[' || memchr(p, ':', (size_t)(end - p)))
+                               ? "bad host or port in the redis URI (port 1..65535)"
+                               : "the redis URI names no host (redis://host:port)");
+        p = end;
+        if (*p == '/') {
+            p++;
+            size_t n = strcspn(p, "?");
+            int64_t db = 0;
+            if (n > 0 && parse_int(&db, p, n, 0, 1000000))
+                return URI_ERR("bad database number in the redis URI");
+            be->db = (int)db;
+            p += n;
+        }
     }
     snprintf(be->prefix, sizeof be->prefix, "%s", DEFAULT_PREFIX);
     be->timeout_ms = DEFAULT_TIMEOUT_MS;
@@ -783,8 +1018,25 @@ static int parse_uri(at_backend *be, const char *uri)
                 if (parse_int(&iv, v, vn, 1, 256))
                     return URI_ERR("pool must be 1..256");
                 be->pool_max = (int)iv;
+            } else if (kn == 2 && memcmp(p, "db", 2) == 0) {
+                if (parse_int(&iv, v, vn, 0, 1000000))
+                    return URI_ERR("db must be a database number");
+                be->db = (int)iv;
+            } else if (kn == 8 && memcmp(p, "password", 8) == 0) {
+                if (pct_decode(be->pass, sizeof be->pass, v, vn))
+                    return URI_ERR("bad %%-escape or over-long password in the redis URI");
+                be->has_pass = true;
+            } else if (kn == 4 && memcmp(p, "user", 4) == 0) {
+                if (pct_decode(be->user, sizeof be->user, v, vn))
+                    return URI_ERR("bad %%-escape or over-long user in the redis URI");
+                be->has_user = be->user[0] != '\0';
+            } else if (kn == 17 && memcmp(p, "sentinel_password", 17) == 0) {
+                if (pct_decode(be->sent_pass, sizeof be->sent_pass, v, vn))
+                    return URI_ERR("bad %%-escape or over-long sentinel_password in the redis URI");
+                be->has_sent_pass = true;
             } else {
-                return URI_ERR("unknown redis URI option '%.*s' (known: prefix, timeout_ms, wait_replicas, pool)",
+                return URI_ERR("unknown redis URI option '%.*s' (known: prefix, timeout_ms, wait_replicas, pool, "
+                               "db, password, user, sentinel_password)",
                                (int)kn, p);
             }
             p += n;
@@ -792,6 +1044,8 @@ static int parse_uri(at_backend *be, const char *uri)
                 p++;
         }
     }
+    if (be->has_user && !be->has_pass)
+        return URI_ERR("a redis user needs a password (user=U&password=P or U:P@)");
     return 0;
 #undef URI_ERR
 }
@@ -873,19 +1127,38 @@ static const char *queue_name(at_backend *be, size_t qi)
     return n;
 }
 
-static struct loc *loc_slot(at_backend *be, const uint8_t id[16])
+/* The first entry of id's set. */
+static struct loc *loc_set(at_backend *be, const uint8_t id[16])
 {
     /* The last bytes of an id are random or a counter. */
     uint64_t h = get_le(id + 8, 8);
     h ^= h >> 29;
     h *= 0xbf58476d1ce4e5b9ull;
-    return &be->loc[(h >> 32) & (LOC_SLOTS - 1)];
+    return &be->loc[((h >> 32) & (LOC_SLOTS / LOC_WAYS - 1)) * LOC_WAYS];
+}
+
+/* id's entry in its set, or NULL. */
+static struct loc *loc_find(struct loc *set, const uint8_t id[16])
+{
+    for (int w = 0; w < LOC_WAYS; w++)
+        if (set[w].q1 && memcmp(set[w].id, id, 16) == 0)
+            return &set[w];
+    return NULL;
 }
 
 static void loc_put(at_backend *be, const uint8_t id[16], size_t qi)
 {
     pthread_mutex_lock(&be->mu);
-    struct loc *l = loc_slot(be, id);
+    struct loc *set = loc_set(be, id);
+    struct loc *l = loc_find(set, id);
+    for (int w = 0; !l && w < LOC_WAYS; w++)
+        if (!set[w].q1)
+            l = &set[w];
+    if (!l) {
+        /* Full: the oldest goes (entries move up, the new one is last). */
+        memmove(set, set + 1, (LOC_WAYS - 1) * sizeof *set);
+        l = &set[LOC_WAYS - 1];
+    }
     memcpy(l->id, id, 16);
     l->q1 = (uint32_t)qi + 1;
     pthread_mutex_unlock(&be->mu);
@@ -894,8 +1167,8 @@ static void loc_put(at_backend *be, const uint8_t id[16], size_t qi)
 static long loc_get(at_backend *be, const uint8_t id[16])
 {
     pthread_mutex_lock(&be->mu);
-    struct loc *l = loc_slot(be, id);
-    long qi = (l->q1 && memcmp(l->id, id, 16) == 0) ? (long)l->q1 - 1 : -1;
+    struct loc *l = loc_find(loc_set(be, id), id);
+    long qi = l ? (long)l->q1 - 1 : -1;
     pthread_mutex_unlock(&be->mu);
     return qi;
 }
@@ -903,8 +1176,8 @@ static long loc_get(at_backend *be, const uint8_t id[16])
 static void loc_drop(at_backend *be, const uint8_t id[16])
 {
     pthread_mutex_lock(&be->mu);
-    struct loc *l = loc_slot(be, id);
-    if (memcmp(l->id, id, 16) == 0)
+    struct loc *l = loc_find(loc_set(be, id), id);
+    if (l)
         l->q1 = 0;
     pthread_mutex_unlock(&be->mu);
 }
@@ -1263,13 +1536,16 @@ static void args_ack(argv_t *a, at_backend *be, const uint8_t bid[16], void *ctx
 {
     struct ack_ctx *c = ctx;
     (void)be;
+    av_str(a, "1");
+    av_str(a, "0");
     av_ext(a, bid, 16);
     av_u64(a, c->token);
     av_str(a, c->result ? "1" : "0");
     av_ext(a, c->result ? c->result : "", c->result ? c->len : 0);
 }
 
-static int rd_ack(at_backend *be, const char *id, uint64_t token, const void *result, size_t len)
+/* One ack the slow way: the queue from locate() when the cache has none. */
+static int ack_one(at_backend *be, const char *id, uint64_t token, const void *result, size_t len)
 {
     struct ack_ctx c = {token, result, len};
     redisReply *r = NULL;
@@ -1279,6 +1555,210 @@ static int rd_ack(at_backend *be, const char *id, uint64_t token, const void *re
     rc = holder_code(be, id, token, r, NULL);
     freeReplyObject(r);
     return rc;
+}
+
+/*
+ * Group commit of acks.  Workers ack one job per call, usually from several
+ * threads at once, and one script call per job costs the server far more
+ * than the job's own work (the call, its round trip and the count updates).
+ * So an ack whose queue the cache knows joins a list; the first thread to
+ * find no batch under way becomes the leader, takes everything listed, runs
+ * one ack script per queue for all of it (pipelined on one connection) and
+ * hands each waiting thread its {code, state}.  Acks that arrive meanwhile
+ * form the next batch, led by one of their threads.  Nothing waits for a
+ * batch to fill: a lone ack goes out at once, as before.  Each thread turns
+ * its own reply into its error (messages are per thread); a job the script
+ * did not find in the cached queue goes the slow way (locate) in its own
+ * thread.
+ */
+struct ack_req {
+    uint8_t bid[16];
+    uint64_t token;
+    const void *result;
+    size_t len;
+    size_t qi;
+    struct ack_req *next;
+    /* Out, under ack_mu: */
+    bool done;
+    int rc;              /* a failure of the whole batch (connection) */
+    long long code, st;  /* the script's answer for this job */
+    char msg[256];       /* the message of rc */
+};
+
+#define ACK_BATCH_MAX 256
+
+/* Run the ack script once for reqs[0..n) (any queues): each gets its
+ * {code, state}, or all get rc (and its message) when the call failed, in
+ * which case no job changed (one script is atomic). */
+static int ack_run(at_backend *be, struct ack_req **reqs, size_t n)
+{
+    size_t *qs = at__malloc(n * sizeof *qs), *local = at__malloc(n * sizeof *local), nq = 0;
+    argv_t a;
+    av_init(&a);
+    int rc = qs && local ? 0 : at_store_error(be->store, AT_ERR_NOMEM, 0, "out of memory while acking");
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        size_t k = 0;
+        while (k < nq && qs[k] != reqs[i]->qi)
+            k++;
+        if (k == nq)
+            qs[nq++] = reqs[i]->qi;
+        local[i] = k;
+    }
+    redisReply *r = NULL;
+    struct rconn *conn = NULL;
+    if (rc == 0) {
+        av_script(&a, be, SC_ACK, (int64_t)nq * QKEYS);
+        for (size_t k = 0; k < nq; k++)
+            av_qkeys(&a, be, qs[k]);
+        av_u64(&a, n);
+        for (size_t i = 0; i < n; i++) {
+            struct ack_req *q = reqs[i];
+            av_u64(&a, local[i]);
+            av_ext(&a, q->bid, 16);
+            av_u64(&a, q->token);
+            av_str(&a, q->result ? "1" : "0");
+            av_ext(&a, q->result ? q->result : "", q->result ? q->len : 0);
+        }
+        rc = acquire(be, &conn);
+    }
+    if (rc == 0)
+        rc = run1(be, conn, &a, SC_ACK, &r, "ack");
+    release(be, conn, false);
+    if (rc == 0 && (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * n))
+        rc = at_store_error(be->store, AT_ERR_IO, 0, "unexpected reply from the ack script");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const redisReply *c = r->element[2 * i], *st = r->element[2 * i + 1];
+        reqs[i]->code = c->type == REDIS_REPLY_INTEGER ? c->integer : AT_ERR_IO;
+        reqs[i]->st = st->type == REDIS_REPLY_INTEGER ? st->integer : 0;
+    }
+    if (r)
+        freeReplyObject(r);
+    av_free(&a);
+    at__free(qs);
+    at__free(local);
+    char msg[256] = "";
+    if (rc)
+        at_store_errmsg(be->store, msg, sizeof msg, NULL);
+    for (size_t i = 0; i < n; i++) {
+        reqs[i]->rc = rc;
+        if (rc)
+            memcpy(reqs[i]->msg, msg, sizeof msg);
+    }
+    return rc;
+}
+
+/*
+ * at_ack_many: one script for the whole batch, so it is atomic as a whole.
+ * Queues come from the cache (the worker claimed these jobs), else from
+ * locate(), which runs before anything changes; an id no queue holds is
+ * AT_ERR_NOTFOUND.  A job never changes queue, so an id the script does not
+ * find in its cached queue is gone (purged): AT_ERR_NOTFOUND too.
+ */
+static int rd_ack_many(at_backend *be, size_t n, const char *const *ids, const uint64_t *tokens, int32_t *results)
+{
+    struct ack_req *req = at__calloc(n, sizeof *req);
+    struct ack_req **run = at__calloc(n, sizeof *run);
+    if (!req || !run) {
+        at__free(req);
+        at__free(run);
+        return at_store_error(be->store, AT_ERR_NOMEM, 0, "out of memory while acking");
+    }
+    int rc = 0;
+    size_t m = 0;
+    struct rconn *conn = NULL;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        results[i] = 0;
+        req[i].token = tokens[i];
+        if (at_id_parse(req[i].bid, ids[i])) {
+            rc = at_store_error(be->store, AT_ERR_INVAL, 0, "'%s' is not a job id", ids[i]);
+            break;
+        }
+        long cached = loc_get(be, req[i].bid);
+        if (cached >= 0) {
+            req[i].qi = (size_t)cached;
+        } else {
+            if (!conn && (rc = acquire(be, &conn)) != 0)
+                break;
+            rc = locate(be, conn, req[i].bid, &req[i].qi);
+            if (rc == AT_ERR_NOTFOUND) {
+                results[i] = AT_ERR_NOTFOUND;
+                rc = 0;
+                continue;
+            }
+            if (rc)
+                break;
+        }
+        run[m++] = &req[i];
+    }
+    release(be, conn, false);
+    if (rc == 0 && m > 0)
+        rc = ack_run(be, run, m);
+    for (size_t i = 0; rc == 0 && i < m; i++) {
+        struct ack_req *q = run[i];
+        int32_t *res = &results[q - req];
+        if (q->code == 0)
+            *res = 0;
+        else if (q->code == AT_ERR_NOTFOUND || q->code == AT_ERR_STALE || q->code == AT_ERR_CANCELLED)
+            *res = (int32_t)q->code;
+        else
+            rc = at_store_error(be->store, AT_ERR_INTERNAL, 0, "the ack script answered code %lld", q->code);
+    }
+    if (rc)
+        for (size_t i = 0; i < n; i++)
+            results[i] = rc;
+    at__free(req);
+    at__free(run);
+    return rc;
+}
+
+static int rd_ack(at_backend *be, const char *id, uint64_t token, const void *result, size_t len)
+{
+    struct ack_req me = {.token = token, .result = result, .len = len};
+    if (at_id_parse(me.bid, id))
+        return at_store_error(be->store, AT_ERR_INVAL, 0, "'%s' is not a job id", id);
+    long cached = loc_get(be, me.bid);
+    if (cached < 0)
+        return ack_one(be, id, token, result, len);
+    me.qi = (size_t)cached;
+
+    pthread_mutex_lock(&be->ack_mu);
+    *be->ack_tail = &me;
+    be->ack_tail = &me.next;
+    while (!me.done && be->ack_leading)
+        pthread_cond_wait(&be->ack_cv, &be->ack_mu);
+    while (!me.done) {
+        /* Lead: take what is listed (ours among it), at most ACK_BATCH_MAX. */
+        be->ack_leading = true;
+        struct ack_req *reqs[ACK_BATCH_MAX];
+        size_t n = 0;
+        while (be->ack_head && n < ACK_BATCH_MAX) {
+            reqs[n++] = be->ack_head;
+            be->ack_head = be->ack_head->next;
+        }
+        if (!be->ack_head)
+            be->ack_tail = &be->ack_head;
+        pthread_mutex_unlock(&be->ack_mu);
+        ack_run(be, reqs, n);
+        pthread_mutex_lock(&be->ack_mu);
+        for (size_t i = 0; i < n; i++)
+            reqs[i]->done = true;
+        be->ack_leading = false;
+        pthread_cond_broadcast(&be->ack_cv);
+    }
+    pthread_mutex_unlock(&be->ack_mu);
+
+    if (me.rc)
+        return at_store_error(be->store, me.rc, 0, "%s", me.msg);
+    if (me.code == AT_ERR_NOTFOUND) {
+        /* A stale cache entry (purged, or the slot reused): ask the queues. */
+        loc_drop(be, me.bid);
+        return ack_one(be, id, token, result, len);
+    }
+    redisReply fake_code = {.type = REDIS_REPLY_INTEGER, .integer = me.code};
+    redisReply fake_st = {.type = REDIS_REPLY_INTEGER, .integer = me.st};
+    redisReply *el[2] = {&fake_code, &fake_st};
+    redisReply r = {.type = REDIS_REPLY_ARRAY, .elements = 2, .element = el};
+    return holder_code(be, id, token, &r, NULL);
 }
 
 struct fail_ctx {
@@ -2062,7 +2542,7 @@ static void *sub_main(void *arg)
         redisContext *c = NULL;
         /* Messages of failures here go to this thread's own slot: no
          * caller reads them. */
-        if (dial(be, &c, false) == 0) {
+        if (connect_master(be, &c, false) == 0) {
             const char *argv[2] = {"SUBSCRIBE", be->channel};
             size_t lens[2] = {9, strlen(be->channel)};
             redisReply *r = redisCommandArgv(c, 2, argv, lens);
@@ -2143,6 +2623,8 @@ static void rd_close(at_backend *be)
     at__free(be->qhash);
     at__free(be->loc);
     pthread_cond_destroy(&be->sub_cv);
+    pthread_cond_destroy(&be->ack_cv);
+    pthread_mutex_destroy(&be->ack_mu);
     pthread_cond_destroy(&be->cv);
     pthread_mutex_destroy(&be->mu);
     at__free(be);
@@ -2168,6 +2650,7 @@ static void check_config(at_backend *be, redisContext *c)
 {
     static atomic_bool warned_evict, warned_aof;
     const char *params[2] = {"maxmemory-policy", "appendonly"};
+    char a[ADDR_MAX];
     for (int i = 0; i < 2; i++) {
         const char *argv[3] = {"CONFIG", "GET", params[i]};
         size_t lens[3] = {6, 3, strlen(params[i])};
@@ -2177,14 +2660,14 @@ static void check_config(at_backend *be, redisContext *c)
             const char *v = r->element[1]->str;
             if (i == 0 && strcmp(v, "noeviction") != 0)
                 warn_once(&warned_evict,
-                          "redis at %s:%d has maxmemory-policy %s: when full it may evict queue keys and lose "
+                          "redis at %s has maxmemory-policy %s: when full it may evict queue keys and lose "
                           "jobs; set maxmemory-policy noeviction",
-                          be->host, be->port, v);
+                          cur_addr(be, a), v);
             if (i == 1 && strcmp(v, "no") == 0)
                 warn_once(&warned_aof,
-                          "redis at %s:%d runs with appendonly no: jobs written since its last snapshot are lost "
+                          "redis at %s runs with appendonly no: jobs written since its last snapshot are lost "
                           "if it restarts; set appendonly yes (appendfsync everysec)",
-                          be->host, be->port);
+                          cur_addr(be, a));
         }
         if (r)
             freeReplyObject(r);
@@ -2201,6 +2684,9 @@ static int rd_open(at_backend **out, at_store *store, const char *uri)
     pthread_mutex_init(&be->mu, NULL);
     pthread_cond_init(&be->cv, NULL);
     pthread_cond_init(&be->sub_cv, NULL);
+    pthread_mutex_init(&be->ack_mu, NULL);
+    pthread_cond_init(&be->ack_cv, NULL);
+    be->ack_tail = &be->ack_head;
     int rc = parse_uri(be, uri);
     if (rc) {
         rd_close(be);
@@ -2272,4 +2758,31 @@ const at_store_vtable at__redis_vtable = {
     .stats = rd_stats,
     .control = NULL,
     .changed = NULL,
+    .ack_many = rd_ack_many,
+};
+
+/* The same backend behind Sentinel: redis-sentinel://host:port[,...]/MASTER
+ * asks the sentinels for the master and asks again after a lost connection,
+ * a timeout or a READONLY/MASTERDOWN reply (ADR/0011-redis-sentinel.md). */
+const at_store_vtable at__redis_sentinel_vtable = {
+    .version = AT_STORE_VTABLE_VERSION,
+    .size = sizeof(at_store_vtable),
+    .scheme = "redis-sentinel",
+    .flags = 0,
+    .open = rd_open,
+    .close = rd_close,
+    .enqueue = rd_enqueue,
+    .claim = rd_claim,
+    .ack = rd_ack,
+    .fail = rd_fail,
+    .touch = rd_touch,
+    .cancel = rd_cancel,
+    .get = rd_get,
+    .list = rd_list,
+    .requeue = rd_requeue_checked,
+    .purge = rd_purge,
+    .stats = rd_stats,
+    .control = NULL,
+    .changed = NULL,
+    .ack_many = rd_ack_many,
 };

@@ -7,12 +7,20 @@
  *   enqueue    jobs/s, one at_enqueue per job             (redis.enqueue)
  *   batch      jobs/s, at_enqueue_batch of 100             (redis.enqueue_batch)
  *   cycle1     jobs/s of the full cycle (batched enqueue, poll of up to 100,
- *              ack) with 1 worker process of 4 threads     (redis.cycle_1p)
+ *              one at_ack_many for what the poll claimed) with 1 worker
+ *              process of 4 threads                        (redis.cycle_1p)
  *   cycle2     the same with 2 worker processes            (redis.cycle_2p)
  *   latency    p50 and p99 ms from at_enqueue in this process to at_poll
  *              returning in another, the poller asleep     (redis.latency_p50/_p99)
  *   lateness   p99 ms by which a delayed job is claimed after its due time,
  *              poller in another process                   (redis.lateness_p99)
+ *   phases     server time per job of each transition alone: INFO
+ *              commandstats (EVALSHA usec) and used_cpu around batched
+ *              enqueues, then polls of 100 each followed by the acks of its
+ *              jobs from 8 threads (phases-many: one at_ack_many per
+ *              poll); one step at a time, so no client
+ *              competes with the server for the CPU (INFO calls included)
+ *              (a profile for ADR 0008, not a figure of bench/run)
  *   memory     bytes of Redis memory (INFO used_memory) per delayed job beyond
  *              its 64-byte payload, over 100,000 jobs      (redis.bytes_per_job)
  * Prints "BENCH <name><suffix> <value> <unit>", the median of --repeat runs.
@@ -41,6 +49,7 @@
 
 static const char *g_base;
 static int g_quick;
+static int g_many; /* phases: acks by at_ack_many (phases-many) */
 static unsigned g_run;
 
 static int64_t now_us(void)
@@ -150,8 +159,20 @@ static void *worker_thread(void *arg)
             sleep_us(1000);
             continue;
         }
+        if (n == 0)
+            continue;
+        /* The batch a poll claimed is finished in one script call. */
+        const char *ids[POLL_MAX];
+        uint64_t tokens[POLL_MAX];
+        int32_t res[POLL_MAX];
         for (size_t i = 0; i < n; i++) {
-            at_ack(w->s, at_job_id(jobs[i]), at_job_token(jobs[i]), NULL, 0);
+            ids[i] = at_job_id(jobs[i]);
+            tokens[i] = at_job_token(jobs[i]);
+        }
+        int rc = at_ack_many(res, w->s, n, ids, tokens);
+        for (size_t i = 0; i < n; i++) {
+            if (rc == 0 && res[i] != 0)
+                die("ack of one job", res[i]);
             at_job_free(jobs[i]);
         }
     }
@@ -358,6 +379,123 @@ static double run_memory(void)
     return per - (double)sizeof payload;
 }
 
+/* --------------------------------------------------------------- phases */
+
+/* EVALSHA usec and calls, and the server's CPU seconds, so far. */
+static void server_cost(redisContext *c, double *usec, double *calls, double *cpu)
+{
+    redisReply *r = redisCommand(c, "INFO commandstats");
+    const char *p = r && r->str ? strstr(r->str, "cmdstat_evalsha:calls=") : NULL;
+    *calls = p ? atof(p + 22) : 0;
+    p = p ? strstr(p, "usec=") : NULL;
+    *usec = p ? atof(p + 5) : 0;
+    freeReplyObject(r);
+    r = redisCommand(c, "INFO cpu");
+    p = r && r->str ? strstr(r->str, "used_cpu_user:") : NULL;
+    const char *q = r && r->str ? strstr(r->str, "used_cpu_sys:") : NULL;
+    *cpu = (p ? atof(p + 14) : 0) + (q ? atof(q + 13) : 0);
+    freeReplyObject(r);
+}
+
+struct acker {
+    at_store *s;
+    at_job **jobs;
+    long from, to;
+};
+
+static void *ack_range(void *arg)
+{
+    struct acker *a = arg;
+    for (long i = a->from; i < a->to; i++)
+        if (at_ack(a->s, at_job_id(a->jobs[i]), at_job_token(a->jobs[i]), NULL, 0) != 0)
+            die("ack", AT_ERR_INTERNAL);
+    return NULL;
+}
+
+static void run_phases(void)
+{
+    char uri[1024];
+    fresh_uri(uri, sizeof uri);
+    const char *hp = strstr(g_base, "://");
+    char host[256] = "127.0.0.1";
+    int port = 6379;
+    if (hp)
+        sscanf(hp + 3, "%255[^:/?]:%d", host, &port);
+    redisContext *c = redisConnect(host, port);
+    if (!c || c->err)
+        die("redis connection", AT_ERR_CONN);
+    at_store *s = open_store(uri);
+    at_opts *o = queue_opts("q");
+    enum { N = 20000, ACKERS = 8 };
+    char payload[64] = {0};
+    at_job **jobs = malloc(N * sizeof *jobs);
+    /* Per phase: EVALSHA usec, calls, server CPU s. */
+    double acc[3][3] = {{0}};
+    double u0, c0, p0, u1, c1, p1;
+    const char *names[3] = {"enqueue (batches of 100)", "claim (polls of up to 100)",
+                            g_many ? "ack (at_ack_many per poll)" : "ack (at_ack, 8 threads)"};
+    server_cost(c, &u0, &c0, &p0);
+    at_batch *b = NULL;
+    at_batch_new(&b);
+    for (long i = 0; i < N; i += BATCH) {
+        at_batch_clear(b);
+        for (int k = 0; k < BATCH; k++)
+            at_batch_add(b, "t", payload, sizeof payload, o);
+        int rc = at_enqueue_batch(s, b);
+        if (rc)
+            die("enqueue", rc);
+    }
+    at_batch_free(b);
+    server_cost(c, &u1, &c1, &p1);
+    acc[0][0] = u1 - u0, acc[0][1] = c1 - c0, acc[0][2] = p1 - p0;
+    /* Claims and acks alternate, as workers do (acks soon after their
+     * claim: the id cache knows their queue). */
+    const char *q[1] = {"q"};
+    for (long got = 0; got < N;) {
+        size_t n = 0;
+        server_cost(c, &u0, &c0, &p0);
+        int rc = at_poll(jobs + got, &n, s, q, 1, POLL_MAX, 1000);
+        if (rc)
+            die("poll", rc);
+        server_cost(c, &u1, &c1, &p1);
+        acc[1][0] += u1 - u0, acc[1][1] += c1 - c0, acc[1][2] += p1 - p0;
+        if (g_many) {
+            const char *ids[POLL_MAX];
+            uint64_t tokens[POLL_MAX];
+            int32_t res[POLL_MAX];
+            for (size_t i = 0; i < n; i++) {
+                ids[i] = at_job_id(jobs[got + (long)i]);
+                tokens[i] = at_job_token(jobs[got + (long)i]);
+            }
+            if ((rc = at_ack_many(res, s, n, ids, tokens)) != 0)
+                die("ack_many", rc);
+        } else {
+            pthread_t t[ACKERS];
+            struct acker a[ACKERS];
+            for (int i = 0; i < ACKERS; i++) {
+                a[i] = (struct acker){s, jobs, got + (long)n * i / ACKERS, got + (long)n * (i + 1) / ACKERS};
+                pthread_create(&t[i], NULL, ack_range, &a[i]);
+            }
+            for (int i = 0; i < ACKERS; i++)
+                pthread_join(t[i], NULL);
+        }
+        server_cost(c, &u0, &c0, &p0);
+        acc[2][0] += u0 - u1, acc[2][1] += c0 - c1, acc[2][2] += p0 - p1;
+        got += (long)n;
+    }
+    for (int phase = 0; phase < 3; phase++)
+        printf("PHASE %-28s EVALSHA calls %6.0f, %7.2f us per call, %5.2f us per job; server CPU %5.2f us per "
+               "job\n",
+               names[phase], acc[phase][1], acc[phase][0] / (acc[phase][1] > 0 ? acc[phase][1] : 1),
+               acc[phase][0] / N, acc[phase][2] * 1e6 / N);
+    for (long i = 0; i < N; i++)
+        at_job_free(jobs[i]);
+    free(jobs);
+    at_opts_free(o);
+    at_store_close(s);
+    redisFree(c);
+}
+
 /* ----------------------------------------------------------------- main */
 
 static double median(double *v, int n)
@@ -386,6 +524,11 @@ int main(int argc, char **argv)
     if (repeat < 1 || repeat > 99)
         repeat = 1;
     setenv("AT_REDIS_WARN", "0", 0);
+    if (strcmp(mode, "phases") == 0 || strcmp(mode, "phases-many") == 0) {
+        g_many = strcmp(mode, "phases-many") == 0;
+        run_phases();
+        return 0;
+    }
     double v[99], w[99];
     for (int r = 0; r < repeat; r++) {
         if (strcmp(mode, "enqueue") == 0)

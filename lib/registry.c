@@ -15,6 +15,7 @@ extern const at_store_vtable at__sqlite_vtable;
 #endif
 #ifdef AT_HAVE_REDIS
 extern const at_store_vtable at__redis_vtable;
+extern const at_store_vtable at__redis_sentinel_vtable;
 #endif
 
 #define MAX_BACKENDS 32
@@ -27,6 +28,7 @@ static const at_store_vtable *g_table[MAX_BACKENDS] = {
 #endif
 #ifdef AT_HAVE_REDIS
     &at__redis_vtable,
+    &at__redis_sentinel_vtable,
 #endif
 };
 

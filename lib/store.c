@@ -96,11 +96,9 @@ AT_EXTERN int at_store_open(at_store **out, const char *uri)
         return at__err_set(NULL, AT_ERR_URI, 0, "'%.64s' is not a store URI (expected scheme:..., e.g. memory:)",
                            uri);
     const at_store_vtable *vt = at__registry_find(uri, n);
-    if (!vt && n == 14 && memcmp(uri, "redis-sentinel", 14) == 0)
-        return at__err_set(NULL, AT_ERR_UNSUPPORTED, 0,
-                           "redis-sentinel:// URIs are not supported yet: connect to the master with redis://");
     if (!vt) {
-        bool known = (n == 6 && memcmp(uri, "sqlite", 6) == 0) || (n == 5 && memcmp(uri, "redis", 5) == 0);
+        bool known = (n == 6 && memcmp(uri, "sqlite", 6) == 0) || (n == 5 && memcmp(uri, "redis", 5) == 0) ||
+                     (n == 14 && memcmp(uri, "redis-sentinel", 14) == 0);
         return at__err_set(NULL, AT_ERR_NOBACKEND, 0,
                            known ? "the %.*s backend is not compiled into this libasynctask"
                                  : "no backend is registered for the URI scheme '%.*s'",
