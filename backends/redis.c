@@ -2738,27 +2738,19 @@ static int rd_open(at_backend **out, at_store *store, const char *uri)
     return 0;
 }
 
+/* Both schemes share every method; only how the master is found differs. */
+#define RD_METHODS                                                                                           \
+    .open = rd_open, .close = rd_close, .enqueue = rd_enqueue, .claim = rd_claim, .ack = rd_ack,             \
+    .fail = rd_fail, .touch = rd_touch, .cancel = rd_cancel, .get = rd_get, .list = rd_list,                 \
+    .requeue = rd_requeue_checked, .purge = rd_purge, .stats = rd_stats, .control = NULL, .changed = NULL,   \
+    .ack_many = rd_ack_many,
+
 const at_store_vtable at__redis_vtable = {
     .version = AT_STORE_VTABLE_VERSION,
     .size = sizeof(at_store_vtable),
     .scheme = "redis",
     .flags = 0, /* judged by the server's TIME: no manual clock */
-    .open = rd_open,
-    .close = rd_close,
-    .enqueue = rd_enqueue,
-    .claim = rd_claim,
-    .ack = rd_ack,
-    .fail = rd_fail,
-    .touch = rd_touch,
-    .cancel = rd_cancel,
-    .get = rd_get,
-    .list = rd_list,
-    .requeue = rd_requeue_checked,
-    .purge = rd_purge,
-    .stats = rd_stats,
-    .control = NULL,
-    .changed = NULL,
-    .ack_many = rd_ack_many,
+    RD_METHODS
 };
 
 /* The same backend behind Sentinel: redis-sentinel://host:port[,...]/MASTER
@@ -2769,20 +2761,5 @@ const at_store_vtable at__redis_sentinel_vtable = {
     .size = sizeof(at_store_vtable),
     .scheme = "redis-sentinel",
     .flags = 0,
-    .open = rd_open,
-    .close = rd_close,
-    .enqueue = rd_enqueue,
-    .claim = rd_claim,
-    .ack = rd_ack,
-    .fail = rd_fail,
-    .touch = rd_touch,
-    .cancel = rd_cancel,
-    .get = rd_get,
-    .list = rd_list,
-    .requeue = rd_requeue_checked,
-    .purge = rd_purge,
-    .stats = rd_stats,
-    .control = NULL,
-    .changed = NULL,
-    .ack_many = rd_ack_many,
+    RD_METHODS
 };

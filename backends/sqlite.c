@@ -565,6 +565,13 @@ static int count(at_backend *be, int64_t qid, int state, int64_t n)
     return 0;
 }
 
+/* One job of queue qid moved from state `from` to state `to`. */
+static int move_count(at_backend *be, int64_t qid, int from, int to)
+{
+    int rc = count(be, qid, from, -1);
+    return rc ? rc : count(be, qid, to, 1);
+}
+
 static int flush_counts(at_backend *be)
 {
     for (size_t i = 0; i < be->dn; i++) {
@@ -1188,8 +1195,8 @@ static int ack_body(at_backend *be, void *arg)
         sqlite3_bind_null(s, 2);
     sqlite3_bind_int64(s, 3, be->now);
     rc = run(be, s, "finishing a job");
-    if (rc == 0 && (rc = count(be, h.qid, AT_STATE_RUNNING, -1)) == 0)
-        rc = count(be, h.qid, AT_STATE_SUCCEEDED, 1);
+    if (rc == 0)
+        rc = move_count(be, h.qid, AT_STATE_RUNNING, AT_STATE_SUCCEEDED);
     return rc;
 }
 
@@ -1226,8 +1233,8 @@ static int fail_body(at_backend *be, void *arg)
         sqlite3_bind_null(s, 4);
     sqlite3_bind_int64(s, 6, be->now);
     rc = run(be, s, "failing a job");
-    if (rc == 0 && (rc = count(be, h.qid, AT_STATE_RUNNING, -1)) == 0)
-        rc = count(be, h.qid, to, 1);
+    if (rc == 0)
+        rc = move_count(be, h.qid, AT_STATE_RUNNING, to);
     c->state = to;
     return rc;
 }
