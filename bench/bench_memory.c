@@ -19,6 +19,8 @@
 
 #include <asynctask.h>
 
+#include "bench_median.h"
+
 static int g_quick;
 static int g_repeat = 3;
 static const char PAYLOAD[64] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde";
@@ -34,18 +36,6 @@ static void die(const char *what, int rc)
 {
     fprintf(stderr, "bench_memory: %s: %s\n", what, at_strerror(rc));
     exit(1);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static at_store *open_store(void)
@@ -230,7 +220,7 @@ static void suite_wheel(void)
             at_job_free(jobs[i]);
         }
     }
-    qsort(late, (size_t)n, sizeof *late, cmp_double);
+    qsort(late, (size_t)n, sizeof *late, bench_cmp_double);
     printf("BENCH wheel.lateness_p50 %.3f ms\n", late[n / 2]);
     printf("BENCH wheel.lateness_p99 %.3f ms\n", late[(int)(n * 0.99)]);
     printf("BENCH wheel.lateness_max %.3f ms\n", late[n - 1]);

@@ -45,6 +45,8 @@
 
 #include <asynctask.h>
 
+#include "bench_median.h"
+
 static int g_quick;
 static int g_repeat = 3;
 static const char *g_sync = "normal";
@@ -63,18 +65,6 @@ static void die(const char *what, int rc)
 {
     fprintf(stderr, "bench_sqlite: %s: %s (%s)\n", what, at_strerror(rc), at_last_error());
     exit(1);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* A fresh database path for one run; files of the previous run removed. */
@@ -332,7 +322,7 @@ static double run_cycle(long n, int workers)
 
 static int cmp_lat(const void *a, const void *b)
 {
-    return cmp_double(a, b);
+    return bench_cmp_double(a, b);
 }
 
 static void run_latency(int samples, double *p50, double *p99)

@@ -28,6 +28,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_median.h"
+
 #define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 #define MAX_DELAY 60000 /* ms */
@@ -228,18 +230,6 @@ static double heap_churn(size_t *live_out)
     *live_out = minheap_count(&h);
     minheap_free(&h);
     return (t1 - t0) / (double)n_churn;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 int main(int argc, char **argv)
