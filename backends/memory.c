@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "memory_sched.h"
 #include "wheel.h"
 
 #define JUMP_MS 10
@@ -103,6 +104,7 @@ struct midem {
 
 struct at_backend {
     at_store *store;
+    struct at__msched *sched; /* schedules and leases (memory_sched.c) */
     pthread_mutex_t mu;
     struct mjob **jt; /* job hash */
     size_t jmask, jn;
@@ -669,6 +671,7 @@ static void mem_close(at_backend *m)
             n = c->next;
             at__free(c);
         }
+    at__msched_free(m->sched);
     at__wheel_free(m->leases);
     at__wheel_free(m->idems);
     at__free(m->jt);
@@ -697,7 +700,7 @@ static int mem_open(at_backend **out, at_store *store, const char *uri)
     m->it = at__calloc(m->imask + 1, sizeof *m->it);
     m->ct = at__calloc(m->cmask + 1, sizeof *m->ct);
     m->next_token = 1;
-    if (!m->jt || !m->qt || !m->it || !m->ct) {
+    if (!m->jt || !m->qt || !m->it || !m->ct || at__msched_new(&m->sched, store) != 0) {
         mem_close(m);
         return AT_ERR_NOMEM;
     }
@@ -1310,6 +1313,43 @@ static int mem_stats(at_stats *st, at_backend *m)
     return rc;
 }
 
+static int mem_sched_put(int32_t *created_out, at_backend *m, const char *name, const void *spec, size_t len)
+{
+    return at__msched_put(m->sched, created_out, name, spec, len);
+}
+
+static int mem_sched_remove(at_backend *m, const char *name)
+{
+    return at__msched_remove(m->sched, name);
+}
+
+static int mem_sched_pause(at_backend *m, const char *name, int32_t paused)
+{
+    return at__msched_pause(m->sched, name, paused);
+}
+
+static int mem_sched_list(at_backend *m, const char *name, at_sched_row_fn fn, void *ud)
+{
+    return at__msched_list(m->sched, name, fn, ud);
+}
+
+static int mem_sched_fired(at_backend *m, const char *name, int64_t fire_at, const char *job_id, const char *lease,
+                           uint64_t token)
+{
+    return at__msched_fired(m->sched, name, fire_at, job_id, lease, token);
+}
+
+static int mem_lease_acquire(uint64_t *token_out, int64_t *ttl_left_out, at_backend *m, const char *name,
+                             const char *owner, int64_t ttl_ms)
+{
+    return at__msched_lease_acquire(m->sched, token_out, ttl_left_out, name, owner, ttl_ms);
+}
+
+static int mem_lease_release(at_backend *m, const char *name, const char *owner, uint64_t token)
+{
+    return at__msched_lease_release(m->sched, name, owner, token);
+}
+
 const at_store_vtable at__memory_vtable = {
     .version = AT_STORE_VTABLE_VERSION,
     .size = sizeof(at_store_vtable),
@@ -1331,4 +1371,11 @@ const at_store_vtable at__memory_vtable = {
     .control = NULL,
     .changed = NULL,
     .ack_many = mem_ack_many,
+    .sched_put = mem_sched_put,
+    .sched_remove = mem_sched_remove,
+    .sched_pause = mem_sched_pause,
+    .sched_list = mem_sched_list,
+    .sched_fired = mem_sched_fired,
+    .lease_acquire = mem_lease_acquire,
+    .lease_release = mem_lease_release,
 };

@@ -206,6 +206,10 @@ AT_EXTERN const char *at_last_error(void);
 #define AT_OPT_STORE_MAX_RESULT 108         /* bytes, default 1048576 */
 #define AT_OPT_STORE_WATCH_INTERVAL_MS 109  /* 1..1000, default 20: how often a blocked
                                                poller checks for other processes' changes */
+#define AT_OPT_STORE_SCHEDULER_LEASE_MS 110 /* 500..600000, default 5000: scheduler
+                                               leadership lease, renewed every third */
+#define AT_OPT_STORE_SCHEDULER_REFRESH_MS 111 /* 10..60000, default 1000: how often the
+                                               leader rereads the schedules */
 
 AT_EXTERN int at_store_set_option(at_store *store, int32_t option, int64_t value);
 AT_EXTERN int at_store_get_option(int64_t *value_out, const at_store *store, int32_t option);
@@ -443,6 +447,108 @@ AT_EXTERN int at_cron_next(int64_t *next_out, const char *expr, const char *tz, 
 /* Validate a cron expression only: 0, or AT_ERR_INVAL with the 0-based byte
  * offset of the first error in *pos_out (may be NULL; -1 on success). */
 AT_EXTERN int at_cron_check(int32_t *pos_out, const char *expr);
+
+/* ------------------------------------------------------------- schedules */
+
+/*
+ * A schedule: a cron expression in a time zone and the template of the job
+ * each tick enqueues.  Schedules live in the store, so every process sharing
+ * it sees the same ones and they survive restarts; one leader per store
+ * (at_scheduler_start) fires them, and each tick's job carries the
+ * idempotency key "at:cron:NAME:FIRE_MS", so even racing schedulers make one
+ * job per tick (see at_schedule_add(3), ADR/0012, ADR/0013).
+ */
+typedef struct at_schedule at_schedule;
+
+/* Misfire policies: what the leader does with ticks it reaches later than
+ * the schedule's grace (after downtime, or a store nobody scheduled for).
+ * Ticks within the grace always fire, each with its own job. */
+#define AT_MISFIRE_SKIP 0 /* drop them */
+#define AT_MISFIRE_ONCE 1 /* one job, for the latest missed tick (default) */
+#define AT_MISFIRE_ALL 2  /* one job per missed tick, the latest `cap` of them */
+
+/* A new schedule definition `name` (queue-name charset) firing `expr` (as
+ * at_cron_next) in zone `tz` (NULL: UTC) that enqueues jobs of `type`, with
+ * an empty payload, default options and AT_MISFIRE_ONCE, grace 10 s, cap
+ * 100.  Nothing is stored until at_schedule_add.  AT_ERR_NAME for a bad name
+ * or type, AT_ERR_INVAL for a bad expression (at_last_error() names the
+ * field and position), AT_ERR_NOTFOUND for an unknown zone. */
+AT_EXTERN int at_schedule_new(at_schedule **out, const char *name, const char *expr, const char *tz,
+                              const char *type);
+AT_EXTERN void at_schedule_free(at_schedule *sched);
+/* The payload of every tick's job (copied; payload may be NULL when len is 0). */
+AT_EXTERN int at_schedule_set_payload(at_schedule *sched, const void *payload, size_t payload_len);
+/* The options of every tick's job (copied): queue, priority, attempts,
+ * backoff, lease.  AT_ERR_INVAL if opts sets RUN_AT, DELAY_MS or an
+ * idempotency key, which the scheduler sets per tick. */
+AT_EXTERN int at_schedule_set_opts(at_schedule *sched, const at_opts *opts);
+/* Misfire policy (AT_MISFIRE_*), grace in ms (0..1 day) and cap (1..10000,
+ * used by AT_MISFIRE_ALL).  AT_ERR_INVAL / AT_ERR_RANGE otherwise. */
+AT_EXTERN int at_schedule_set_misfire(at_schedule *sched, int32_t policy, int64_t grace_ms, int32_t cap);
+
+/* Read a definition or a stored schedule (strings owned by `sched`). */
+AT_EXTERN const char *at_schedule_name(const at_schedule *sched);
+AT_EXTERN const char *at_schedule_expr(const at_schedule *sched);
+/* The zone name ("UTC" when none was given). */
+AT_EXTERN const char *at_schedule_tz(const at_schedule *sched);
+AT_EXTERN const char *at_schedule_type(const at_schedule *sched);
+AT_EXTERN const void *at_schedule_payload(const at_schedule *sched, size_t *len_out);
+/* The queue of the tick's jobs ("default" unless set). */
+AT_EXTERN const char *at_schedule_queue(const at_schedule *sched);
+AT_EXTERN int32_t at_schedule_misfire(const at_schedule *sched, int64_t *grace_ms_out, int32_t *cap_out);
+/* 1 if paused (stored schedules only; definitions read 0). */
+AT_EXTERN int32_t at_schedule_paused(const at_schedule *sched);
+#define AT_SCHEDULE_TIME_CREATED 1   /* first stored */
+#define AT_SCHEDULE_TIME_UPDATED 2   /* definition last changed */
+#define AT_SCHEDULE_TIME_LAST_FIRE 3 /* tick time of the last firing */
+/* A stored schedule's time (ms since the epoch) or AT_TIME_NONE. */
+AT_EXTERN int64_t at_schedule_time(const at_schedule *sched, int32_t which);
+/* The id of the job made by the last firing, or NULL. */
+AT_EXTERN const char *at_schedule_last_job_id(const at_schedule *sched);
+/* The first tick strictly after after_ms (as at_cron_next). */
+AT_EXTERN int at_schedule_next(int64_t *next_out, const at_schedule *sched, int64_t after_ms);
+
+/* Store `sched` under its name: a new schedule, or atomically replacing
+ * the definition of an existing one while keeping its paused flag and its
+ * firing history (so applications may declare their schedules at every
+ * start).  *created_out (may be NULL): 1 new, 0 replaced. */
+AT_EXTERN int at_schedule_add(int32_t *created_out, at_store *store, const at_schedule *sched);
+/* Delete a schedule (jobs it made stay).  AT_ERR_NOTFOUND if none. */
+AT_EXTERN int at_schedule_remove(at_store *store, const char *name);
+/* Stop / restart firing, for every process sharing the store.  Resuming
+ * treats the ticks missed while paused by the misfire policy. */
+AT_EXTERN int at_schedule_pause(at_store *store, const char *name);
+AT_EXTERN int at_schedule_resume(at_store *store, const char *name);
+/* A snapshot of one stored schedule, freed with at_schedule_free. */
+AT_EXTERN int at_schedule_get(at_schedule **out, at_store *store, const char *name);
+/* Every stored schedule, by name: *list_out is an array of *n_out
+ * snapshots, freed with at_schedule_list_free. */
+AT_EXTERN int at_schedule_list(at_schedule ***list_out, size_t *n_out, at_store *store);
+AT_EXTERN void at_schedule_list_free(at_schedule **list, size_t n);
+
+/*
+ * A scheduler: a thread that competes for the store's scheduler lease
+ * (AT_OPT_STORE_SCHEDULER_LEASE_MS) and, while it leads, fires every
+ * unpaused schedule's ticks from a timing wheel.  Run one in each process
+ * that should be able to take over; exactly one leads at a time, a dead
+ * leader is replaced within one lease period, and a leader that lost its
+ * lease is fenced out of the store's schedule records.
+ */
+typedef struct at_scheduler at_scheduler;
+
+/* Start a scheduler on `store` (which must outlive it). */
+AT_EXTERN int at_scheduler_start(at_scheduler **out, at_store *store);
+/* Stop the thread, give the lease back so another process leads at once,
+ * and free.  NULL is accepted. */
+AT_EXTERN void at_scheduler_stop(at_scheduler *sched);
+/* 1 while this scheduler holds the lease. */
+AT_EXTERN int32_t at_scheduler_is_leader(const at_scheduler *sched);
+/* Counters since start: jobs this scheduler created for ticks; catch-ups
+ * that found ticks past their grace (the misfire policy applied); ticks
+ * given up or retried because the store refused or failed the enqueue; times
+ * it became leader.  Any pointer may be NULL. */
+AT_EXTERN void at_scheduler_counters(const at_scheduler *sched, uint64_t *fired_out, uint64_t *misfires_out,
+                                     uint64_t *errors_out, uint64_t *elected_out);
 
 /* ------------------------------------------------------------- allocator */
 

@@ -51,8 +51,10 @@ AT_EXTERN int at_clock_new_manual(at_clock **out, int64_t start_ms)
 static void wake_stores(at_clock *c)
 {
     pthread_mutex_lock(&c->mu);
-    for (at_store *s = c->stores; s; s = s->clock_next)
+    for (at_store *s = c->stores; s; s = s->clock_next) {
         at_store_notify(s);
+        at__sched_kick(s);
+    }
     pthread_mutex_unlock(&c->mu);
 }
 

@@ -97,6 +97,8 @@ enum {
     AT__SOPT_IDEM_TTL,
     AT__SOPT_MAX_RESULT,
     AT__SOPT_WATCH_INTERVAL,
+    AT__SOPT_SCHED_LEASE,
+    AT__SOPT_SCHED_REFRESH,
     AT__SOPT_COUNT
 };
 
@@ -118,6 +120,10 @@ struct at_store {
     pthread_cond_t wcv;
     _Atomic uint64_t wgen;
     atomic_int nwaiters;
+    /* Schedulers running on this store (scheduler.c), kicked when a local
+     * call changes a schedule or a manual clock moves. */
+    pthread_mutex_t schmu;
+    struct at_scheduler *scheds;
 };
 
 int at__store_enter(at_store *s);
@@ -162,5 +168,10 @@ struct at_job {
     at_job_info info; /* strings point into `data` */
     char data[];
 };
+
+/* ---- schedules (schedule.c, scheduler.c) ---- */
+/* Wake this store's schedulers: a schedule changed or the clock moved. */
+void at__sched_kick(at_store *s);
+#define at__sched_changed(s) at__sched_kick(s)
 
 #endif /* AT_INTERNAL_H */

@@ -41,6 +41,8 @@ static const int64_t k_defaults[AT__SOPT_COUNT] = {
     [AT__SOPT_IDEM_TTL] = AT__DAY_MS,
     [AT__SOPT_MAX_RESULT] = 1048576,
     [AT__SOPT_WATCH_INTERVAL] = 20,
+    [AT__SOPT_SCHED_LEASE] = 5000,
+    [AT__SOPT_SCHED_REFRESH] = 1000,
 };
 
 int at__store_enter(at_store *s)
@@ -113,6 +115,7 @@ AT_EXTERN int at_store_open(at_store **out, const char *uri)
     for (int i = 0; i < AT__SOPT_COUNT; i++)
         atomic_store(&s->opt[i], k_defaults[i]);
     pthread_mutex_init(&s->wmu, NULL);
+    pthread_mutex_init(&s->schmu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -126,6 +129,7 @@ AT_EXTERN int at_store_open(at_store **out, const char *uri)
         at_store_errmsg(s, msg, sizeof msg, NULL);
         pthread_cond_destroy(&s->wcv);
         pthread_mutex_destroy(&s->wmu);
+        pthread_mutex_destroy(&s->schmu);
         s->magic = 0;
         at__free(s);
         return at__err_set(NULL, rc, 0, "%s", msg[0] ? msg : at_strerror(rc));
@@ -146,6 +150,7 @@ AT_EXTERN void at_store_close(at_store *s)
         s->vt->close(s->be);
     pthread_cond_destroy(&s->wcv);
     pthread_mutex_destroy(&s->wmu);
+    pthread_mutex_destroy(&s->schmu);
     at__free(s);
 }
 
@@ -190,6 +195,12 @@ AT_EXTERN int at_store_set_option(at_store *s, int32_t option, int64_t v)
         break;
     case AT__SOPT_WATCH_INTERVAL:
         lo = 1, hi = 1000;
+        break;
+    case AT__SOPT_SCHED_LEASE:
+        lo = 500, hi = 600000;
+        break;
+    case AT__SOPT_SCHED_REFRESH:
+        lo = 10, hi = 60000;
         break;
     }
     if (v < lo || v > hi)

@@ -414,5 +414,7 @@ Suite *at_conformance_suite(const char *uri)
     suite_add_tcase(s, ct_tcase_input());
     suite_add_tcase(s, ct_tcase_payload());
     suite_add_tcase(s, ct_tcase_concurrency());
+    suite_add_tcase(s, ct_tcase_schedules());
+    suite_add_tcase(s, ct_tcase_scheduler());
     return s;
 }

@@ -142,5 +142,7 @@ TCase *ct_tcase_purge(void);
 TCase *ct_tcase_input(void);
 TCase *ct_tcase_payload(void);
 TCase *ct_tcase_concurrency(void);
+TCase *ct_tcase_schedules(void);
+TCase *ct_tcase_scheduler(void);
 
 #endif /* AT_CONFORMANCE_H */

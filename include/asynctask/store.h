@@ -91,7 +91,30 @@ typedef struct at_enqueue_item {
 /* Flags of a vtable. */
 #define AT_STORE_F_HOST_CLOCK 0x1u /* judged by the host clock: at_store_set_clock works */
 
-#define AT_STORE_VTABLE_VERSION 1
+/* One stored schedule as a backend keeps it (ADR/0012).  The core encodes
+ * the definition (expression, zone, job template, misfire policy) into
+ * `spec`; backends store those bytes as they are and never parse them. */
+typedef struct at_sched_row {
+    uint32_t size;                /* sizeof(at_sched_row) as the writer compiled it */
+    const char *name;
+    const void *spec;
+    size_t spec_len;
+    int32_t paused;
+    int64_t created_at;           /* store wall ms of the first put under the name */
+    int64_t updated_at;           /* store wall ms of the last put that changed spec */
+    int64_t last_fire_at;         /* tick time of the last recorded firing, or AT_TIME_NONE */
+    char last_job_id[AT_ID_SIZE]; /* the job of that firing, "" if none */
+} at_sched_row;
+
+/* Zero every field, times AT_TIME_NONE, `size` set. */
+AT_EXTERN void at_sched_row_init(at_sched_row *row);
+
+/* Called by a backend's sched_list once per schedule.  The row and what it
+ * points to are valid during the call only.  A nonzero return stops the
+ * listing, and sched_list returns it. */
+typedef int (*at_sched_row_fn)(void *ud, const at_sched_row *row);
+
+#define AT_STORE_VTABLE_VERSION 2
 
 typedef struct at_store_vtable {
     uint32_t version;   /* AT_STORE_VTABLE_VERSION the backend was written for */
@@ -178,6 +201,48 @@ typedef struct at_store_vtable {
      * changed.  Optional: without it the core calls ack n times. */
     int (*ack_many)(at_backend *be, size_t n, const char *const *ids, const uint64_t *tokens,
                     int32_t *results);
+
+    /* ---- added in version 2: schedules and leases (ADR/0012, ADR/0013).
+     * Optional as a group: without them the at_schedule_* and
+     * at_scheduler_* calls give AT_ERR_UNSUPPORTED.  Names are checked by
+     * the core (the queue-name charset).  Times are the store's clock. ---- */
+
+    /* Create schedule `name` (paused 0, never fired, created_at = updated_at
+     * = now, *created_out = 1) or replace the spec of an existing one
+     * atomically, keeping paused, created_at and the last firing, and
+     * setting updated_at = now only when the bytes differ
+     * (*created_out = 0). */
+    int (*sched_put)(int32_t *created_out, at_backend *be, const char *name, const void *spec,
+                     size_t spec_len);
+    /* Delete schedule `name`; AT_ERR_NOTFOUND if there is none. */
+    int (*sched_remove)(at_backend *be, const char *name);
+    /* Set the paused flag (0 or 1); AT_ERR_NOTFOUND if there is none. */
+    int (*sched_pause)(at_backend *be, const char *name, int32_t paused);
+    /* Call fn for every schedule in name order (bytewise), or for `name`
+     * only when not NULL (AT_ERR_NOTFOUND if there is none).  Takes one
+     * consistent snapshot; fn must not call back into the store. */
+    int (*sched_list)(at_backend *be, const char *name, at_sched_row_fn fn, void *ud);
+    /* Record that tick `fire_at` of schedule `name` made job `job_id`:
+     * last_fire_at = fire_at and last_job_id = job_id when fire_at is later
+     * than last_fire_at (else change nothing and return 0).  Fenced, in
+     * the same atomic step: unless lease `lease` is held, unexpired, with
+     * token `token`, return AT_ERR_STALE and change nothing.
+     * AT_ERR_NOTFOUND when the schedule is gone. */
+    int (*sched_fired)(at_backend *be, const char *name, int64_t fire_at, const char *job_id,
+                       const char *lease, uint64_t token);
+    /* Take or renew lease `name` for `owner` (an opaque string of up to
+     * AT_KEY_MAX bytes) for ttl_ms.  Free, expired, or held by `owner`: 0;
+     * the lease now expires at now + ttl_ms; *token_out is its fencing
+     * token: the same as before when `owner` held it last, else one more
+     * than the lease's previous token (1 for a new lease), so tokens only
+     * grow; *ttl_left_out = ttl_ms.  Held unexpired by another owner:
+     * AT_ERR_BUSY, *token_out = the holder's token, *ttl_left_out = ms until
+     * it expires. */
+    int (*lease_acquire)(uint64_t *token_out, int64_t *ttl_left_out, at_backend *be, const char *name,
+                         const char *owner, int64_t ttl_ms);
+    /* If `owner` holds lease `name` with `token`, let it expire now (the
+     * token counter is kept) and return 0; else AT_ERR_STALE. */
+    int (*lease_release)(at_backend *be, const char *name, const char *owner, uint64_t token);
 } at_store_vtable;
 
 /* Register a backend under vt->scheme.  `vt` must stay valid for the life of
