@@ -10,7 +10,7 @@
  * short, growing sleeps waits out for up to busy_timeout.  A transaction that
  * still meets SQLITE_BUSY mid-way is rolled back and retried a few times.
  *
- * Schema (version 1, PRAGMA user_version; the tables are created and migrated
+ * Schema (version 2, PRAGMA user_version; the tables are created and migrated
  * here): `jobs` is clustered by the 16-byte job id (WITHOUT ROWID): ids are
  * time-sortable, so inserts append.  Partial indexes hold only the rows a
  * lookup needs, which keeps each one small and the hot pages few:
@@ -28,6 +28,15 @@
  * `queues` interns queue names as small integers and keeps the per-state
  * counts, updated in the transaction of every transition, so stats cost
  * O(queues).  `idem` maps idempotency keys to jobs until they expire.
+ *
+ * Version 2 adds the scheduler's tables (ADR 0012, 0013): `schedules` keeps
+ * each schedule's spec bytes (the core's encoding, never parsed here), its
+ * paused flag and its last firing; `leases` keeps named leases with their
+ * fencing tokens.  Both are small and keyed by name (WITHOUT ROWID, BINARY
+ * collation, so listing in key order is the bytewise name order).  A
+ * version-1 file is upgraded in place when it is opened: the version-2 step
+ * only creates the two tables, so it takes no time whatever the number of
+ * jobs.
  *
  * Time is lazy, as in the example backend: nothing runs between calls.  A
  * claim first ends expired leases and makes its queues' due jobs READY; get,
@@ -54,7 +63,7 @@
 
 #include "internal.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 /* PRAGMA application_id of our files ("atsk"): tells a libasynctask store
  * from another application's database before we touch it. */
 #define APPLICATION_ID 0x6174736b
@@ -78,7 +87,9 @@
 
 /* ---------------------------------------------------------------- schema */
 
-static const char k_schema[] =
+/* Version 1: jobs, queues, idempotency keys.  Never edited: files made
+ * before version 2 hold exactly this, and the later steps build on it. */
+static const char k_schema_v1[] =
     "CREATE TABLE queues("
     " qid INTEGER PRIMARY KEY,"
     " name TEXT NOT NULL UNIQUE,"
@@ -120,6 +131,28 @@ static const char k_schema[] =
     "CREATE TABLE idem(key TEXT PRIMARY KEY, id BLOB NOT NULL, expires INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX idem_exp ON idem(expires);";
 
+/* Version 2: schedules and leases.  Times are store wall ms; last_fire_at
+ * and last_job_id are NULL until the first recorded firing. */
+static const char k_schema_v2[] =
+    "CREATE TABLE schedules("
+    " name TEXT PRIMARY KEY,"
+    " spec BLOB NOT NULL,"
+    " paused INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " last_fire_at INTEGER,"
+    " last_job_id TEXT"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE leases("
+    " name TEXT PRIMARY KEY,"
+    " owner TEXT NOT NULL,"
+    " token INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;";
+
+/* k_steps[v] takes a file from schema version v to v + 1. */
+static const char *const k_steps[SCHEMA_VERSION] = {k_schema_v1, k_schema_v2};
+
 /* The columns of a job snapshot, in this order everywhere. */
 #define JOB_COLS                                                                                             \
     "id, qid, state, priority, run_at, attempts, max_attempts, token, created_at, updated_at, started_at, "  \
@@ -130,6 +163,10 @@ enum {
     C_STARTED, C_LEASE, C_FINISHED, C_LEASE_MS, C_BASE, C_CAP, C_JITTER, C_CANCEL, C_TYPE, C_KEY, C_ERROR,
     C_RESULT, C_PAYLOAD
 };
+
+/* The columns of a schedule row, in this order everywhere. */
+#define SCHED_COLS "name, spec, paused, created_at, updated_at, last_fire_at, last_job_id"
+enum { SC_NAME, SC_SPEC, SC_PAUSED, SC_CREATED, SC_UPDATED, SC_LAST_FIRE, SC_LAST_JOB };
 
 /* States as literals: a partial index is used only when the query's WHERE
  * names the same constant. */
@@ -178,6 +215,18 @@ enum stmt_id {
     S_LIST_IDS,
     S_LIST_READY,
     S_LIST_RUNNING,
+    S_SCHED_SPEC,
+    S_SCHED_INSERT,
+    S_SCHED_RESPEC,
+    S_SCHED_DELETE,
+    S_SCHED_PAUSE,
+    S_SCHED_ALL,
+    S_SCHED_ONE,
+    S_SCHED_LAST,
+    S_SCHED_FIRED,
+    S_LEASE_GET,
+    S_LEASE_PUT,
+    S_LEASE_EXPIRE,
     S_COUNT__
 };
 
@@ -248,6 +297,18 @@ static const char *const k_sql[S_COUNT__] = {
                      " ORDER BY id LIMIT ?4",
     [S_LIST_RUNNING] = "SELECT id FROM jobs INDEXED BY jobs_lease WHERE qid = ?1 AND state = " RUNNING
                        " AND id > ?3 ORDER BY id LIMIT ?4",
+    [S_SCHED_SPEC] = "SELECT spec FROM schedules WHERE name = ?1",
+    [S_SCHED_INSERT] = "INSERT INTO schedules(name, spec, paused, created_at, updated_at) VALUES(?1, ?2, 0, ?3, ?3)",
+    [S_SCHED_RESPEC] = "UPDATE schedules SET spec = ?2, updated_at = ?3 WHERE name = ?1",
+    [S_SCHED_DELETE] = "DELETE FROM schedules WHERE name = ?1",
+    [S_SCHED_PAUSE] = "UPDATE schedules SET paused = ?2 WHERE name = ?1",
+    [S_SCHED_ALL] = "SELECT " SCHED_COLS " FROM schedules ORDER BY name",
+    [S_SCHED_ONE] = "SELECT " SCHED_COLS " FROM schedules WHERE name = ?1",
+    [S_SCHED_LAST] = "SELECT last_fire_at FROM schedules WHERE name = ?1",
+    [S_SCHED_FIRED] = "UPDATE schedules SET last_fire_at = ?2, last_job_id = ?3 WHERE name = ?1",
+    [S_LEASE_GET] = "SELECT owner, token, expires_at FROM leases WHERE name = ?1",
+    [S_LEASE_PUT] = "INSERT OR REPLACE INTO leases(name, owner, token, expires_at) VALUES(?1, ?2, ?3, ?4)",
+    [S_LEASE_EXPIRE] = "UPDATE leases SET expires_at = ?2 WHERE name = ?1",
 };
 
 /* ------------------------------------------------------------ structures */
@@ -1754,6 +1815,335 @@ static int sql_stats(at_stats *st, at_backend *be)
     return rc;
 }
 
+/* ---------------------------------------------- schedules and leases (v2) */
+
+/* Arguments and outcomes of one schedule or lease call.  `outcome` is an
+ * AT_ERR_* the caller learns after a commit that changed nothing (an unknown
+ * name, a lost lease): the body returns 0 so no rollback empties the queue
+ * cache for it. */
+struct sched_ctx {
+    const char *name;
+    const void *spec;
+    size_t spec_len;
+    int32_t paused;
+    int64_t fire_at;
+    const char *job_id;
+    const char *owner;
+    const char *lease;
+    uint64_t token;
+    int64_t ttl_ms;
+    int32_t created;
+    int64_t ttl_left;
+    int outcome;
+};
+
+static int run_sched(at_backend *be, txn_body body, struct sched_ctx *c)
+{
+    pthread_mutex_lock(&be->mu);
+    int rc = run_write(be, body, c);
+    pthread_mutex_unlock(&be->mu);
+    return rc ? rc : c->outcome;
+}
+
+static int no_schedule(at_backend *be, const char *name)
+{
+    return at_store_error(be->store, AT_ERR_NOTFOUND, 0, "no schedule %s", name);
+}
+
+static int sched_put_body(at_backend *be, void *arg)
+{
+    struct sched_ctx *c = arg;
+    c->created = 0;
+    sqlite3_stmt *s = S(be, S_SCHED_SPEC);
+    sqlite3_bind_text(s, 1, c->name, -1, SQLITE_STATIC);
+    int src = sqlite3_step(s);
+    bool same = false;
+    if (src == SQLITE_ROW) {
+        const void *old = sqlite3_column_blob(s, 0);
+        size_t n = (size_t)sqlite3_column_bytes(s, 0);
+        if (!old && n) {
+            sqlite3_reset(s);
+            return nomem(be, "reading a schedule");
+        }
+        same = n == c->spec_len && (n == 0 || memcmp(old, c->spec, n) == 0);
+    }
+    sqlite3_reset(s);
+    if (src != SQLITE_ROW && src != SQLITE_DONE)
+        return sqerr(be, &be->w, src, "reading a schedule");
+    /* Applications re-declare their schedules at every start: an unchanged
+     * spec writes nothing, so updated_at keeps telling when it last changed
+     * (and the commit wakes no other process). */
+    if (same)
+        return 0;
+    c->created = src == SQLITE_DONE;
+    s = S(be, c->created ? S_SCHED_INSERT : S_SCHED_RESPEC);
+    sqlite3_bind_text(s, 1, c->name, -1, SQLITE_STATIC);
+    /* Never bind a NULL pointer: that stores NULL, not an empty blob. */
+    sqlite3_bind_blob64(s, 2, c->spec ? c->spec : "", c->spec_len, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, be->now);
+    return run(be, s, c->created ? "creating a schedule" : "replacing a schedule's spec");
+}
+
+static int sql_sched_put(int32_t *created_out, at_backend *be, const char *name, const void *spec,
+                         size_t spec_len)
+{
+    struct sched_ctx c = {.name = name, .spec = spec, .spec_len = spec_len};
+    int rc = run_sched(be, sched_put_body, &c);
+    if (rc == 0 && created_out)
+        *created_out = c.created;
+    return rc;
+}
+
+static int sched_remove_body(at_backend *be, void *arg)
+{
+    struct sched_ctx *c = arg;
+    c->outcome = 0;
+    sqlite3_stmt *s = S(be, S_SCHED_DELETE);
+    sqlite3_bind_text(s, 1, c->name, -1, SQLITE_STATIC);
+    int rc = run(be, s, "removing a schedule");
+    if (rc == 0 && sqlite3_changes(be->w.db) == 0)
+        c->outcome = no_schedule(be, c->name);
+    return rc;
+}
+
+static int sql_sched_remove(at_backend *be, const char *name)
+{
+    struct sched_ctx c = {.name = name};
+    return run_sched(be, sched_remove_body, &c);
+}
+
+static int sched_pause_body(at_backend *be, void *arg)
+{
+    struct sched_ctx *c = arg;
+    c->outcome = 0;
+    sqlite3_stmt *s = S(be, S_SCHED_PAUSE);
+    sqlite3_bind_text(s, 1, c->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 2, c->paused);
+    /* sqlite3_changes counts the matched row even when the flag already
+     * had this value, so 0 means only "no such schedule". */
+    int rc = run(be, s, "pausing or resuming a schedule");
+    if (rc == 0 && sqlite3_changes(be->w.db) == 0)
+        c->outcome = no_schedule(be, c->name);
+    return rc;
+}
+
+static int sql_sched_pause(at_backend *be, const char *name, int32_t paused)
+{
+    struct sched_ctx c = {.name = name, .paused = paused != 0};
+    return run_sched(be, sched_pause_body, &c);
+}
+
+/* A row of SCHED_COLS as the core reads it; points into the statement's
+ * current row, so valid until the next step. */
+static int sched_row(at_sched_row *r, at_backend *be, sqlite3_stmt *s)
+{
+    at_sched_row_init(r);
+    r->name = (const char *)sqlite3_column_text(s, SC_NAME);
+    const void *spec = sqlite3_column_blob(s, SC_SPEC);
+    r->spec_len = (size_t)sqlite3_column_bytes(s, SC_SPEC);
+    if (!r->name || (!spec && r->spec_len))
+        return nomem(be, "reading a schedule");
+    r->spec = spec ? spec : "";
+    r->paused = sqlite3_column_int(s, SC_PAUSED) != 0;
+    r->created_at = sqlite3_column_int64(s, SC_CREATED);
+    r->updated_at = sqlite3_column_int64(s, SC_UPDATED);
+    r->last_fire_at = col_time(s, SC_LAST_FIRE);
+    if (sqlite3_column_type(s, SC_LAST_JOB) != SQLITE_NULL) {
+        const char *id = (const char *)sqlite3_column_text(s, SC_LAST_JOB);
+        size_t n = (size_t)sqlite3_column_bytes(s, SC_LAST_JOB);
+        if (!id)
+            return nomem(be, "reading a schedule");
+        if (n >= AT_ID_SIZE)
+            return at_store_error(be->store, AT_ERR_CORRUPT, 0,
+                                  "sqlite: schedule %s has a malformed last job id", r->name);
+        memcpy(r->last_job_id, id, n);
+        r->last_job_id[n] = '\0';
+    }
+    return 0;
+}
+
+/* One read transaction: the rows come from one snapshot even while other
+ * processes write.  be->mu is held across the callbacks, which the vtable
+ * forbids from calling back into the store. */
+static int sql_sched_list(at_backend *be, const char *name, at_sched_row_fn fn, void *ud)
+{
+    pthread_mutex_lock(&be->mu);
+    int rc = begin_read(be);
+    if (rc == 0) {
+        sqlite3_stmt *s = S(be, name ? S_SCHED_ONE : S_SCHED_ALL);
+        if (name)
+            sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+        bool any = false;
+        int src;
+        while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+            at_sched_row row;
+            any = true;
+            if ((rc = sched_row(&row, be, s)) != 0 || (rc = fn(ud, &row)) != 0)
+                break;
+        }
+        sqlite3_reset(s);
+        if (rc == 0 && src != SQLITE_DONE)
+            rc = sqerr(be, &be->w, src, "listing schedules");
+        else if (rc == 0 && name && !any)
+            rc = no_schedule(be, name);
+        end_read(be);
+    }
+    pthread_mutex_unlock(&be->mu);
+    return rc;
+}
+
+/* Is lease `name` unexpired with `token` (whoever holds it)?  *outcome is
+ * 0 or AT_ERR_STALE with its message recorded.  `owner` non-NULL also
+ * requires that holder. */
+static int lease_held(int *outcome, at_backend *be, const char *name, const char *owner, uint64_t token)
+{
+    sqlite3_stmt *s = S(be, S_LEASE_GET);
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    int src = sqlite3_step(s);
+    bool held = false;
+    if (src == SQLITE_ROW) {
+        const char *holder = (const char *)sqlite3_column_text(s, 0);
+        held = (uint64_t)sqlite3_column_int64(s, 1) == token && sqlite3_column_int64(s, 2) > be->now &&
+               (!owner || (holder && strcmp(holder, owner) == 0));
+    }
+    sqlite3_reset(s);
+    if (src != SQLITE_ROW && src != SQLITE_DONE)
+        return sqerr(be, &be->w, src, "reading a lease");
+    *outcome = held ? 0
+                    : at_store_error(be->store, AT_ERR_STALE, 0,
+                                     "lease %s is not held with token %llu%s (expired, released or taken over)",
+                                     name, (unsigned long long)token, owner ? " by this owner" : "");
+    return 0;
+}
+
+static int sched_fired_body(at_backend *be, void *arg)
+{
+    struct sched_ctx *c = arg;
+    c->outcome = 0;
+    /* The fence and the write in one transaction: a leader whose lease
+     * another process has taken cannot record a firing, however late its
+     * call arrives. */
+    int rc = lease_held(&c->outcome, be, c->lease, NULL, c->token);
+    if (rc || c->outcome)
+        return rc;
+    sqlite3_stmt *s = S(be, S_SCHED_LAST);
+    sqlite3_bind_text(s, 1, c->name, -1, SQLITE_STATIC);
+    int src = sqlite3_step(s);
+    bool later = src == SQLITE_ROW &&
+                 (sqlite3_column_type(s, 0) == SQLITE_NULL || c->fire_at > sqlite3_column_int64(s, 0));
+    sqlite3_reset(s);
+    if (src == SQLITE_DONE) {
+        c->outcome = no_schedule(be, c->name);
+        return 0;
+    }
+    if (src != SQLITE_ROW)
+        return sqerr(be, &be->w, src, "reading a schedule");
+    /* An older or repeated tick (a slower leader, a retry) must not move
+     * the record back. */
+    if (!later)
+        return 0;
+    s = S(be, S_SCHED_FIRED);
+    sqlite3_bind_text(s, 1, c->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, c->fire_at);
+    if (c->job_id)
+        sqlite3_bind_text(s, 3, c->job_id, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 3);
+    return run(be, s, "recording a schedule's firing");
+}
+
+static int sql_sched_fired(at_backend *be, const char *name, int64_t fire_at, const char *job_id,
+                           const char *lease, uint64_t token)
+{
+    if (job_id && strlen(job_id) >= AT_ID_SIZE)
+        return at_store_error(be->store, AT_ERR_INVAL, 0, "'%.40s...' is not a job id", job_id);
+    struct sched_ctx c = {.name = name, .fire_at = fire_at, .job_id = job_id, .lease = lease, .token = token};
+    return run_sched(be, sched_fired_body, &c);
+}
+
+static int lease_acquire_body(at_backend *be, void *arg)
+{
+    struct sched_ctx *c = arg;
+    c->outcome = 0;
+    c->ttl_left = 0;
+    sqlite3_stmt *s = S(be, S_LEASE_GET);
+    sqlite3_bind_text(s, 1, c->name, -1, SQLITE_STATIC);
+    int src = sqlite3_step(s);
+    uint64_t token = 1;
+    if (src == SQLITE_ROW) {
+        const char *holder = (const char *)sqlite3_column_text(s, 0);
+        uint64_t held = (uint64_t)sqlite3_column_int64(s, 1);
+        int64_t expires = sqlite3_column_int64(s, 2);
+        bool mine = holder && strcmp(holder, c->owner) == 0;
+        if (!holder && sqlite3_column_type(s, 0) != SQLITE_NULL) {
+            sqlite3_reset(s);
+            return nomem(be, "reading a lease");
+        }
+        if (!mine && expires > be->now) {
+            sqlite3_reset(s);
+            c->token = held;
+            c->ttl_left = expires - be->now;
+            c->outcome = at_store_error(be->store, AT_ERR_BUSY, 0,
+                                        "lease %s is held by another owner for %lld ms more", c->name,
+                                        (long long)c->ttl_left);
+            return 0;
+        }
+        /* The same holder keeps its token, so its writes in flight stay
+         * valid; anyone else gets a larger one, fencing out the previous
+         * holder's. */
+        token = mine ? held : held + 1;
+    }
+    sqlite3_reset(s);
+    if (src != SQLITE_ROW && src != SQLITE_DONE)
+        return sqerr(be, &be->w, src, "reading a lease");
+    s = S(be, S_LEASE_PUT);
+    sqlite3_bind_text(s, 1, c->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, c->owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, (int64_t)token);
+    sqlite3_bind_int64(s, 4, be->now + c->ttl_ms);
+    int rc = run(be, s, "taking a lease");
+    if (rc == 0) {
+        c->token = token;
+        c->ttl_left = c->ttl_ms;
+    }
+    return rc;
+}
+
+static int sql_lease_acquire(uint64_t *token_out, int64_t *ttl_left_out, at_backend *be, const char *name,
+                             const char *owner, int64_t ttl_ms)
+{
+    struct sched_ctx c = {.name = name, .owner = owner, .ttl_ms = ttl_ms};
+    *token_out = 0;
+    *ttl_left_out = 0;
+    int rc = run_sched(be, lease_acquire_body, &c);
+    if (rc == 0 || rc == AT_ERR_BUSY) {
+        *token_out = c.token;
+        *ttl_left_out = c.ttl_left;
+    }
+    return rc;
+}
+
+static int lease_release_body(at_backend *be, void *arg)
+{
+    struct sched_ctx *c = arg;
+    c->outcome = 0;
+    int rc = lease_held(&c->outcome, be, c->name, c->owner, c->token);
+    if (rc || c->outcome)
+        return rc;
+    /* Expired as of now rather than deleted: the row keeps the token, so
+     * the next holder's token is still larger than every earlier one. */
+    sqlite3_stmt *s = S(be, S_LEASE_EXPIRE);
+    sqlite3_bind_text(s, 1, c->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, be->now);
+    return run(be, s, "releasing a lease");
+}
+
+static int sql_lease_release(at_backend *be, const char *name, const char *owner, uint64_t token)
+{
+    struct sched_ctx c = {.name = name, .owner = owner, .token = token};
+    return run_sched(be, lease_release_body, &c);
+}
+
 /* -------------------------------------------------------- other processes */
 
 /* Has another connection committed since we last looked?  PRAGMA
@@ -1984,17 +2374,26 @@ static int migrate(at_backend *be)
     } else if (version == 0 && tables > 0) {
         rc = at_store_error(be->store, AT_ERR_CORRUPT, 0,
                             "sqlite: the file holds another application's database, not a libasynctask store");
-    } else if (version > 0 && appid != APPLICATION_ID) {
+    } else if (version < 0 || (version > 0 && appid != APPLICATION_ID)) {
         rc = at_store_error(be->store, AT_ERR_CORRUPT, 0,
                             "sqlite: the file is not a libasynctask store (application_id %lld)", (long long)appid);
     } else if (version > SCHEMA_VERSION) {
         rc = at_store_error(be->store, AT_ERR_UNSUPPORTED, 0,
                             "sqlite: the store has schema version %lld; this libasynctask knows up to %d (upgrade it)",
                             (long long)version, SCHEMA_VERSION);
-    } else if (version == 0) {
-        /* Later versions add steps here, each taking the file one version
-         * up inside this same transaction. */
-        rc = exec_sql(be, c, k_schema, "creating the schema");
+    } else if (version < SCHEMA_VERSION) {
+        /* Each step takes the file one version up, all inside this one
+         * transaction: another process opening the file meanwhile waits on
+         * the lock and then finds it upgraded, and a failure leaves the file
+         * at its old version. */
+        for (int64_t v = version; rc == 0 && v < SCHEMA_VERSION; v++) {
+            char what[64];
+            if (v == 0)
+                snprintf(what, sizeof what, "creating the schema");
+            else
+                snprintf(what, sizeof what, "upgrading the schema to version %d", (int)v + 1);
+            rc = exec_sql(be, c, k_steps[v], what);
+        }
         if (rc == 0) {
             char sql[128];
             snprintf(sql, sizeof sql, "PRAGMA application_id=%d; PRAGMA user_version=%d;", APPLICATION_ID,
@@ -2098,4 +2497,11 @@ const at_store_vtable at__sqlite_vtable = {
     .control = NULL,
     .changed = sql_changed,
     .ack_many = sql_ack_many,
+    .sched_put = sql_sched_put,
+    .sched_remove = sql_sched_remove,
+    .sched_pause = sql_sched_pause,
+    .sched_list = sql_sched_list,
+    .sched_fired = sql_sched_fired,
+    .lease_acquire = sql_lease_acquire,
+    .lease_release = sql_lease_release,
 };

@@ -14,6 +14,10 @@
  *              application's database, a corrupt database, a lock held
  *              beyond busy_timeout, a full disk (RLIMIT_FSIZE), a newer
  *              schema, URI errors, file mode 0600, network file systems
+ *   schedules  schedules and the scheduler lease survive reopening the
+ *              file; two handles (connections, as two processes have)
+ *              compete for the lease and get growing tokens; a firing with
+ *              a stale token changes nothing; a version-1 file is upgraded
  *   plans      EXPLAIN QUERY PLAN of every cached statement: claim, due
  *              lookup, idempotency, listing and purge use indexes
  *
@@ -43,6 +47,9 @@
 #include <sqlite3.h>
 
 #include "asynctask.h"
+/* The store handle's vtable and backend: the lease methods have no public
+ * call of their own. */
+#include "internal.h"
 
 /* Hidden helpers of backends/sqlite.c (this program links libat_core). */
 int at__sqlite_fs_is_network(long f_type);
@@ -835,6 +842,223 @@ START_TEST(store_used_after_fork_is_refused_in_the_child)
 }
 END_TEST
 
+/* -------------------------------------------------------------- schedules */
+
+#define T0 INT64_C(1700000000000)
+#define LEASE "scheduler"
+
+/* A store on g_db judged by `clock` (set before any other call). */
+static at_store *open_clocked(at_clock *clock)
+{
+    at_store *s = open_uri("?sync=normal");
+    ck_assert_int_eq(at_store_set_clock(s, clock), 0);
+    return s;
+}
+
+static void add_schedule(at_store *s, const char *name, const char *expr, int32_t want_created)
+{
+    at_schedule *d;
+    ck_assert_int_eq(at_schedule_new(&d, name, expr, NULL, "report"), 0);
+    int32_t created = -1;
+    int rc = at_schedule_add(&created, s, d);
+    ck_assert_msg(rc == 0, "add %s: %s (%s)", name, at_err_name(rc), at_last_error());
+    ck_assert_int_eq(created, want_created);
+    at_schedule_free(d);
+}
+
+/* The lease and firing methods have no public call of their own (the
+ * scheduler uses them), so these go to the backend's vtable directly. */
+static int lease_acquire(uint64_t *token, int64_t *left, at_store *s, const char *owner, int64_t ttl_ms)
+{
+    return s->vt->lease_acquire(token, left, s->be, LEASE, owner, ttl_ms);
+}
+
+static int lease_release(at_store *s, const char *owner, uint64_t token)
+{
+    return s->vt->lease_release(s->be, LEASE, owner, token);
+}
+
+static int sched_fired(at_store *s, const char *name, int64_t fire_at, const char *job_id, uint64_t token)
+{
+    return s->vt->sched_fired(s->be, name, fire_at, job_id, LEASE, token);
+}
+
+#define JOB_A "01HF0000000000000000000000"
+#define JOB_B "01HF0000000000000000000001"
+
+START_TEST(schedules_and_the_lease_survive_closing_and_reopening)
+{
+    at_clock *clock;
+    ck_assert_int_eq(at_clock_new_manual(&clock, T0), 0);
+    at_store *s = open_clocked(clock);
+    add_schedule(s, "nightly", "0 3 * * *", 1);
+    add_schedule(s, "hourly", "0 * * * *", 1);
+    ck_assert_int_eq(at_schedule_pause(s, "nightly"), 0);
+    uint64_t token = 0;
+    int64_t left = 0;
+    ck_assert_int_eq(lease_acquire(&token, &left, s, "host-a", 60000), 0);
+    ck_assert_uint_eq(token, 1);
+    ck_assert_int_eq(sched_fired(s, "hourly", T0 - 1000, JOB_A, token), 0);
+    at_store_close(s);
+
+    ck_assert_int_eq(at_clock_advance(clock, 5000), 0);
+    s = open_clocked(clock);
+    at_schedule **v;
+    size_t n;
+    ck_assert_int_eq(at_schedule_list(&v, &n, s), 0);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(at_schedule_name(v[0]), "hourly");
+    ck_assert_str_eq(at_schedule_expr(v[0]), "0 * * * *");
+    ck_assert_int_eq(at_schedule_paused(v[0]), 0);
+    ck_assert_int_eq(at_schedule_time(v[0], AT_SCHEDULE_TIME_CREATED), T0);
+    ck_assert_int_eq(at_schedule_time(v[0], AT_SCHEDULE_TIME_LAST_FIRE), T0 - 1000);
+    ck_assert_str_eq(at_schedule_last_job_id(v[0]), JOB_A);
+    ck_assert_str_eq(at_schedule_name(v[1]), "nightly");
+    ck_assert_int_eq(at_schedule_paused(v[1]), 1);
+    ck_assert_int_eq(at_schedule_time(v[1], AT_SCHEDULE_TIME_LAST_FIRE), AT_TIME_NONE);
+    at_schedule_list_free(v, n);
+    /* The lease is still held by host-a, 55 s from expiry. */
+    ck_assert_int_eq(lease_acquire(&token, &left, s, "host-b", 60000), AT_ERR_BUSY);
+    ck_assert_uint_eq(token, 1);
+    ck_assert_int_eq(left, 55000);
+    ck_assert_int_eq(lease_acquire(&token, &left, s, "host-a", 60000), 0);
+    ck_assert_uint_eq(token, 1);
+    at_store_close(s);
+    ck_assert_int_eq(at_clock_free(clock), 0);
+    assert_integrity(g_db);
+}
+END_TEST
+
+START_TEST(two_handles_compete_for_one_lease_and_tokens_only_grow)
+{
+    at_clock *clock;
+    ck_assert_int_eq(at_clock_new_manual(&clock, T0), 0);
+    /* Two handles are two connections to the file, as two processes have. */
+    at_store *a = open_clocked(clock), *b = open_clocked(clock);
+    uint64_t ta = 0, tb = 0;
+    int64_t left = 0;
+    ck_assert_int_eq(lease_acquire(&ta, &left, a, "host-a", 1000), 0);
+    ck_assert_uint_eq(ta, 1);
+    ck_assert_int_eq(left, 1000);
+    ck_assert_int_eq(lease_acquire(&tb, &left, b, "host-b", 1000), AT_ERR_BUSY);
+    ck_assert_uint_eq(tb, 1);
+    ck_assert_int_eq(left, 1000);
+
+    /* Renewing keeps the holder's token and restarts its time. */
+    ck_assert_int_eq(at_clock_advance(clock, 600), 0);
+    ck_assert_int_eq(lease_acquire(&ta, &left, a, "host-a", 1000), 0);
+    ck_assert_uint_eq(ta, 1);
+    ck_assert_int_eq(lease_acquire(&tb, &left, b, "host-b", 1000), AT_ERR_BUSY);
+    ck_assert_int_eq(left, 1000);
+
+    /* Expired at its deadline exactly: the other handle takes it over. */
+    ck_assert_int_eq(at_clock_advance(clock, 1000), 0);
+    ck_assert_int_eq(lease_acquire(&tb, &left, b, "host-b", 1000), 0);
+    ck_assert_uint_eq(tb, 2);
+    ck_assert_int_eq(lease_acquire(&ta, &left, a, "host-a", 1000), AT_ERR_BUSY);
+    ck_assert_uint_eq(ta, 2);
+
+    /* Only the holder with its token can give it back; the counter stays. */
+    ck_assert_int_eq(lease_release(a, "host-a", 1), AT_ERR_STALE);
+    ck_assert_int_eq(lease_release(a, "host-a", 2), AT_ERR_STALE);
+    ck_assert_int_eq(lease_release(b, "host-b", 1), AT_ERR_STALE);
+    ck_assert_int_eq(lease_release(b, "host-b", 2), 0);
+    ck_assert_int_eq(lease_acquire(&ta, &left, a, "host-a", 1000), 0);
+    ck_assert_uint_eq(ta, 3);
+    at_store_close(a);
+    at_store_close(b);
+    ck_assert_int_eq(at_clock_free(clock), 0);
+}
+END_TEST
+
+/* The schedule's record as the store holds it. */
+static void assert_last_fire(at_store *s, const char *name, int64_t fire_at, const char *job_id)
+{
+    at_schedule *got;
+    ck_assert_int_eq(at_schedule_get(&got, s, name), 0);
+    ck_assert_int_eq(at_schedule_time(got, AT_SCHEDULE_TIME_LAST_FIRE), fire_at);
+    ck_assert_str_eq(at_schedule_last_job_id(got) ? at_schedule_last_job_id(got) : "", job_id);
+    at_schedule_free(got);
+}
+
+START_TEST(firing_with_a_stale_token_is_rejected_and_changes_nothing)
+{
+    at_clock *clock;
+    ck_assert_int_eq(at_clock_new_manual(&clock, T0), 0);
+    at_store *a = open_clocked(clock), *b = open_clocked(clock);
+    add_schedule(a, "hourly", "0 * * * *", 1);
+    uint64_t ta = 0, tb = 0;
+    int64_t left = 0;
+    ck_assert_int_eq(lease_acquire(&ta, &left, a, "host-a", 1000), 0);
+    ck_assert_int_eq(sched_fired(a, "hourly", T0, JOB_A, ta), 0);
+    assert_last_fire(b, "hourly", T0, JOB_A);
+
+    /* Expired but not yet taken over: already fenced. */
+    ck_assert_int_eq(at_clock_advance(clock, 1000), 0);
+    ck_assert_int_eq(sched_fired(a, "hourly", T0 + 500, JOB_B, ta), AT_ERR_STALE);
+    ck_assert_int_eq(lease_acquire(&tb, &left, b, "host-b", 1000), 0);
+    ck_assert_uint_eq(tb, ta + 1);
+    ck_assert_int_eq(sched_fired(a, "hourly", T0 + 500, JOB_B, ta), AT_ERR_STALE);
+    assert_last_fire(b, "hourly", T0, JOB_A);
+
+    /* The new holder's firings count, whoever's handle makes the call (the
+     * fence is the token); an older tick never moves the record back. */
+    ck_assert_int_eq(sched_fired(b, "hourly", T0 - 500, JOB_B, tb), 0);
+    assert_last_fire(a, "hourly", T0, JOB_A);
+    ck_assert_int_eq(sched_fired(a, "hourly", T0 + 500, JOB_B, tb), 0);
+    assert_last_fire(b, "hourly", T0 + 500, JOB_B);
+    ck_assert_int_eq(sched_fired(b, "gone", T0 + 600, JOB_B, tb), AT_ERR_NOTFOUND);
+    at_store_close(a);
+    at_store_close(b);
+    ck_assert_int_eq(at_clock_free(clock), 0);
+}
+END_TEST
+
+static int64_t user_version(const char *path)
+{
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+START_TEST(version_1_file_is_upgraded_in_place_keeping_its_jobs)
+{
+    /* A version-1 file is this schema without the scheduler's tables. */
+    at_store *s = open_uri(NULL);
+    char id[AT_ID_SIZE];
+    ck_assert_int_eq(at_enqueue(id, s, "old", "x", 1, NULL), 0);
+    at_store_close(s);
+    ck_assert_int_eq(user_version(g_db), 2);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(g_db, &db), SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_exec(db, "DROP TABLE schedules; DROP TABLE leases; PRAGMA user_version=1", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    ck_assert_int_eq(user_version(g_db), 1);
+
+    s = open_uri(NULL);
+    ck_assert_int_eq(user_version(g_db), 2);
+    at_job *j;
+    ck_assert_int_eq(at_get(&j, s, id), 0);
+    ck_assert_str_eq(at_job_type(j), "old");
+    at_job_free(j);
+    add_schedule(s, "hourly", "0 * * * *", 1);
+    uint64_t token = 0;
+    int64_t left = 0;
+    ck_assert_int_eq(lease_acquire(&token, &left, s, "host-a", 1000), 0);
+    ck_assert_uint_eq(token, 1);
+    at_store_close(s);
+    assert_integrity(g_db);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ plans */
 
 START_TEST(every_statement_searches_jobs_through_an_index)
@@ -922,6 +1146,12 @@ int main(void)
     tcase_add_test(tc, new_files_have_mode_0600_whatever_the_umask);
     tcase_add_test(tc, network_file_systems_are_recognised);
     tcase_add_test(tc, store_used_after_fork_is_refused_in_the_child);
+    suite_add_tcase(s, tc);
+    tc = tcase("schedules", 30);
+    tcase_add_test(tc, schedules_and_the_lease_survive_closing_and_reopening);
+    tcase_add_test(tc, two_handles_compete_for_one_lease_and_tokens_only_grow);
+    tcase_add_test(tc, firing_with_a_stale_token_is_rejected_and_changes_nothing);
+    tcase_add_test(tc, version_1_file_is_upgraded_in_place_keeping_its_jobs);
     suite_add_tcase(s, tc);
     tc = tcase("plans", 30);
     tcase_add_test(tc, every_statement_searches_jobs_through_an_index);
