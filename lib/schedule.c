@@ -37,6 +37,7 @@ enum {
     TAG_MISFIRE,
     TAG_GRACE,
     TAG_CAP,
+    TAG_IDEM_TTL,
 };
 
 AT_EXTERN void at_sched_row_init(at_sched_row *row)
@@ -323,7 +324,7 @@ int at__sched_encode(const at_schedule *s, void **out, size_t *len_out)
         {TAG_BACKOFF_BASE, s->opts.backoff_base_ms}, {TAG_BACKOFF_CAP, s->opts.backoff_cap_ms},
         {TAG_BACKOFF_JITTER, s->opts.backoff_jitter}, {TAG_LEASE, s->opts.lease_ms},
         {TAG_MISFIRE, s->misfire},               {TAG_GRACE, s->grace_ms},
-        {TAG_CAP, s->cap},
+        {TAG_CAP, s->cap},                      {TAG_IDEM_TTL, s->opts.idem_ttl_ms},
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         if (ints[i].v != AT__UNSET)
@@ -380,7 +381,7 @@ int at__sched_decode(at_schedule **out, const at_sched_row *row)
             rc = AT_ERR_CORRUPT;
             break;
         }
-        bool is_int = tag >= TAG_PRIORITY && tag <= TAG_CAP;
+        bool is_int = tag >= TAG_PRIORITY && tag <= TAG_IDEM_TTL;
         if (is_int && n != 8) {
             rc = AT_ERR_CORRUPT;
             break;
@@ -433,6 +434,9 @@ int at__sched_decode(at_schedule **out, const at_sched_row *row)
             break;
         case TAG_CAP:
             s->cap = (int32_t)v;
+            break;
+        case TAG_IDEM_TTL:
+            s->opts.idem_ttl_ms = v;
             break;
         default: /* written by a newer library: not ours to judge */
             break;
@@ -541,6 +545,8 @@ struct collect {
     at_schedule **v;
     size_t n, cap;
     int err;
+    bool skip_bad;  /* the scheduler: one unreadable schedule must not stop the others */
+    size_t skipped;
 };
 
 static int collect_row(void *ud, const at_sched_row *row)
@@ -555,15 +561,19 @@ static int collect_row(void *ud, const at_sched_row *row)
         c->cap = cap;
     }
     int rc = at__sched_decode(&c->v[c->n], row);
+    if (rc == AT_ERR_CORRUPT && c->skip_bad) {
+        c->skipped++;
+        return 0;
+    }
     if (rc)
         return c->err = rc;
     c->n++;
     return 0;
 }
 
-int at__sched_load(at_schedule ***list_out, size_t *n_out, at_store *st, const char *name)
+int at__sched_load(at_schedule ***list_out, size_t *n_out, size_t *skipped_out, at_store *st, const char *name)
 {
-    struct collect c = {0};
+    struct collect c = {.skip_bad = skipped_out != NULL};
     int rc = st->vt->sched_list(st->be, name, collect_row, &c);
     if (rc == 0 && c.err)
         rc = c.err;
@@ -577,6 +587,8 @@ int at__sched_load(at_schedule ***list_out, size_t *n_out, at_store *st, const c
     }
     *list_out = c.v;
     *n_out = c.n;
+    if (skipped_out)
+        *skipped_out = c.skipped;
     return 0;
 }
 
@@ -591,7 +603,7 @@ AT_EXTERN int at_schedule_get(at_schedule **out, at_store *st, const char *name)
         return at__err_set(st, AT_ERR_INVAL, 0, "out is NULL");
     at_schedule **v;
     size_t n;
-    if ((rc = at__sched_load(&v, &n, st, name)) != 0)
+    if ((rc = at__sched_load(&v, &n, NULL, st, name)) != 0)
         return rc;
     if (n != 1) {
         at_schedule_list_free(v, n);
@@ -614,7 +626,7 @@ AT_EXTERN int at_schedule_list(at_schedule ***list_out, size_t *n_out, at_store 
         return rc;
     if (!list_out || !n_out)
         return at__err_set(st, AT_ERR_INVAL, 0, "list_out and n_out are required");
-    return at__sched_load(list_out, n_out, st, NULL);
+    return at__sched_load(list_out, n_out, NULL, st, NULL);
 }
 
 AT_EXTERN void at_schedule_list_free(at_schedule **list, size_t n)

@@ -30,7 +30,10 @@ int at__sched_encode(const at_schedule *s, void **out, size_t *len_out);
 int at__sched_decode(at_schedule **out, const at_sched_row *row);
 /* 1 if the store's backend has the version-2 schedule and lease methods. */
 bool at__store_has_sched(const at_store *st);
-/* Every schedule (name NULL) or one, decoded, in name order. */
-int at__sched_load(at_schedule ***list_out, size_t *n_out, at_store *st, const char *name);
+/* Every schedule (name NULL) or one, decoded, in name order.  With
+ * skipped_out, schedules that do not decode (AT_ERR_CORRUPT: written by a
+ * foreign tool, or a zone this host lacks) are left out and counted there;
+ * without it they fail the call. */
+int at__sched_load(at_schedule ***list_out, size_t *n_out, size_t *skipped_out, at_store *st, const char *name);
 
 #endif /* AT_SCHEDULE_H */

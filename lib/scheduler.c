@@ -65,7 +65,8 @@ struct at_scheduler {
     at_wheel *wheel;
     struct entry *e;
     size_t n;
-    bool lost; /* leadership lost during a wheel advance */
+    bool lost;         /* leadership lost during a wheel advance */
+    size_t unreadable; /* schedules the last refresh could not decode */
 
     _Atomic uint64_t fired, misfires, errors, elected;
 };
@@ -147,9 +148,12 @@ static int fire(at_scheduler *s, const at_schedule *def, int64_t t)
         atomic_fetch_add(&s->fired, 1);
     else if (rc != AT_ERR_DUPLICATE) {
         atomic_fetch_add(&s->errors, 1);
+        if (transient(rc))
+            return 1;
         /* A template the store now refuses (its payload limit shrank) would
-         * fail forever: that tick is given up, the next ones still try. */
-        return transient(rc) ? 1 : 0;
+         * fail forever: the tick is recorded as fired with no job, so it is
+         * given up once; the next ticks still try. */
+        id[0] = '\0';
     }
     rc = s->st->vt->sched_fired(s->st->be, def->name, t, id, LEASE_NAME, s->token);
     if (rc == AT_ERR_STALE) {
@@ -286,11 +290,14 @@ static void on_timer(at_timer *timer, void *ud)
 static void refresh(at_scheduler *s)
 {
     at_schedule **v;
-    size_t n;
-    if (at__sched_load(&v, &n, s->st, NULL) != 0) {
+    size_t n, skipped = 0;
+    if (at__sched_load(&v, &n, &skipped, s->st, NULL) != 0) {
         s->next_refresh = mono(s) + RETRY_MS;
         return;
     }
+    if (skipped > s->unreadable)
+        atomic_fetch_add(&s->errors, skipped - s->unreadable);
+    s->unreadable = skipped;
     clear_entries(s);
     s->offset = wall(s) - mono(s);
     s->e = n ? at__calloc(n, sizeof *s->e) : NULL;
@@ -355,6 +362,9 @@ static void lease_step(at_scheduler *s)
 static int64_t step(at_scheduler *s, bool kicked)
 {
     int64_t now = mono(s);
+    /* A kick may mean a leader in this process let go: followers ask now. */
+    if (kicked && !atomic_load(&s->leader))
+        s->next_lease = now;
     if (now >= s->next_lease)
         lease_step(s);
     if (!atomic_load(&s->leader))
