@@ -26,6 +26,9 @@
  * ("redis-sentinel://", ADR/0011-redis-sentinel.md) that reconnect first
  * asks the sentinels where the master is now and checks its ROLE.
  *
+ * Schedules and leases (vtable version 2) share one slot of their own,
+ * {prefix/sched}: a firing is fenced by the scheduler lease in one script.
+ *
  * Acks come one job per call from many threads; they are group-committed
  * into one script call (rd_ack), and at_ack_many sends a claimed batch as
  * one (rd_ack_many).  The hot scripts write in bulk (ADR 0008).
@@ -77,9 +80,14 @@
 #define BACKOFF_MAX_MS 1000
 /* Keys per queue passed to every script (j r s l f d m). */
 #define QKEYS 7
+/* Schedules and leases share the hash tag {P/sched} (ADR 0008): '/' is in
+ * neither the prefix nor the queue-name charset, so no queue's {P:Q} can
+ * be this tag. */
+#define SCHED_TAG "sched"
 
 enum { SC_ENQUEUE, SC_CLAIM, SC_ACK, SC_FAIL, SC_TOUCH, SC_CANCEL, SC_GET, SC_SCAN, SC_REQUEUE, SC_PURGE,
-       SC_PURGE_KEYS, SC_STATS, SC_COUNT };
+       SC_PURGE_KEYS, SC_STATS, SC_SCHED_PUT, SC_SCHED_PAUSE, SC_SCHED_FIRED, SC_LEASE_ACQUIRE,
+       SC_LEASE_RELEASE, SC_COUNT };
 
 static const struct {
     const char *name;
@@ -89,6 +97,8 @@ static const struct {
     {"fail", k_redis_fail},       {"touch", k_redis_touch},   {"cancel", k_redis_cancel},
     {"get", k_redis_get},         {"scan", k_redis_scan},     {"requeue", k_redis_requeue},
     {"purge", k_redis_purge},     {"purge_keys", k_redis_purge_keys}, {"stats", k_redis_stats},
+    {"sched_put", k_redis_sched_put}, {"sched_pause", k_redis_sched_pause}, {"sched_fired", k_redis_sched_fired},
+    {"lease_acquire", k_redis_lease_acquire}, {"lease_release", k_redis_lease_release},
 };
 
 /* One pooled connection. */
@@ -141,6 +151,7 @@ struct at_backend {
     char k_queues[PREFIX_MAX + 16];
     char k_idem[PREFIX_MAX + 16];
     char k_idemx[PREFIX_MAX + 16];
+    char k_sched[PREFIX_MAX + 16]; /* {P/sched}:defs: schedule name -> record */
     char channel[PREFIX_MAX + 32];
 
     pthread_mutex_t mu; /* guards everything below */
@@ -2527,6 +2538,305 @@ static int rd_list(at_job **jobs, size_t *n_out, char *cursor_out, at_backend *b
     return rc;
 }
 
+/* ----------------------------------------------------- schedules, leases */
+
+/*
+ * One hash {P/sched}:defs holds every schedule (name -> packed record, see
+ * redis_scripts.h) and each lease is a hash {P/sched}:lease:<name> that is
+ * never deleted, so its token counter outlives expiries and releases.  Both
+ * share one slot: sched_fired checks the lease and writes the record in one
+ * script, and every script here stays single-slot on Cluster.
+ */
+
+/* The scripts answer with these codes as plain numbers. */
+_Static_assert(AT_ERR_NOTFOUND == -3 && AT_ERR_STALE == -4 && AT_ERR_BUSY == -19,
+               "redis_scripts.h hard-codes -3, -4 and -19");
+
+/* flags u8, created i64, updated i64, last_fire i64, job id length u8. */
+#define SCHED_HEAD 26
+#define SCHED_PAUSED 1u
+#define SCHED_FIRED 2u
+/* "{" prefix "/sched}:lease:" name */
+#define LEASE_KEY_MAX (PREFIX_MAX + AT_NAME_MAX + 32)
+
+static int lease_key(at_backend *be, char out[LEASE_KEY_MAX], const char *name)
+{
+    int n = snprintf(out, LEASE_KEY_MAX, "{%s/" SCHED_TAG "}:lease:%s", be->prefix, name);
+    if (n < 0 || n >= LEASE_KEY_MAX)
+        return at_store_error(be->store, AT_ERR_NAME, 0, "lease name '%.40s...' is longer than %d bytes",
+                              name, AT_NAME_MAX);
+    return 0;
+}
+
+/* One command on a pooled connection (script sc, or -1 for a plain
+ * command).  The connection is back in the pool when this returns, so
+ * callers may run user callbacks on the reply. */
+static int run_cmd(at_backend *be, int sc, argv_t *a, redisReply **out, const char *what)
+{
+    struct rconn *conn = NULL;
+    int rc = acquire(be, &conn);
+    if (rc)
+        return rc;
+    rc = run1(be, conn, a, sc, out, what);
+    release(be, conn, false);
+    return rc;
+}
+
+static int bad_reply(at_backend *be, redisReply *r, const char *what)
+{
+    freeReplyObject(r);
+    return at_store_error(be->store, AT_ERR_IO, 0, "unexpected reply from redis to %s", what);
+}
+
+static int rd_sched_put(int32_t *created_out, at_backend *be, const char *name, const void *spec,
+                        size_t spec_len)
+{
+    argv_t a;
+    av_init(&a);
+    av_script(&a, be, SC_SCHED_PUT, 1);
+    av_str(&a, be->k_sched);
+    av_str(&a, name);
+    av_ext(&a, spec, spec_len);
+    redisReply *r = NULL;
+    int rc = run_cmd(be, SC_SCHED_PUT, &a, &r, "sched_put");
+    av_free(&a);
+    if (rc)
+        return rc;
+    if (r->type != REDIS_REPLY_INTEGER)
+        return bad_reply(be, r, "sched_put");
+    *created_out = r->integer == 1;
+    freeReplyObject(r);
+    return 0;
+}
+
+static int rd_sched_remove(at_backend *be, const char *name)
+{
+    argv_t a;
+    av_init(&a);
+    av_str(&a, "HDEL");
+    av_str(&a, be->k_sched);
+    av_str(&a, name);
+    redisReply *r = NULL;
+    int rc = run_cmd(be, -1, &a, &r, "sched_remove (HDEL)");
+    av_free(&a);
+    if (rc)
+        return rc;
+    if (r->type != REDIS_REPLY_INTEGER)
+        return bad_reply(be, r, "sched_remove (HDEL)");
+    long long n = r->integer;
+    freeReplyObject(r);
+    if (n != 1)
+        return at_store_error(be->store, AT_ERR_NOTFOUND, 0, "no schedule '%s'", name);
+    return 0;
+}
+
+static int rd_sched_pause(at_backend *be, const char *name, int32_t paused)
+{
+    argv_t a;
+    av_init(&a);
+    av_script(&a, be, SC_SCHED_PAUSE, 1);
+    av_str(&a, be->k_sched);
+    av_str(&a, name);
+    av_str(&a, paused ? "1" : "0");
+    redisReply *r = NULL;
+    int rc = run_cmd(be, SC_SCHED_PAUSE, &a, &r, "sched_pause");
+    av_free(&a);
+    if (rc)
+        return rc;
+    if (r->type != REDIS_REPLY_INTEGER)
+        return bad_reply(be, r, "sched_pause");
+    long long code = r->integer;
+    freeReplyObject(r);
+    if (code == AT_ERR_NOTFOUND)
+        return at_store_error(be->store, AT_ERR_NOTFOUND, 0, "no schedule '%s'", name);
+    return 0;
+}
+
+/* A record as a row pointing into the reply (valid while it lives). */
+static int sched_decode(at_backend *be, at_sched_row *row, const char *name, const redisReply *rec)
+{
+    const unsigned char *p = (const unsigned char *)rec->str;
+    size_t idlen = rec->type == REDIS_REPLY_STRING && rec->len >= SCHED_HEAD ? p[SCHED_HEAD - 1] : 0;
+    if (rec->type != REDIS_REPLY_STRING || rec->len < SCHED_HEAD + idlen || idlen >= AT_ID_SIZE)
+        return at_store_error(be->store, AT_ERR_IO, 0, "schedule '%s' has a malformed record in redis (%s)",
+                              name, rec->type == REDIS_REPLY_STRING ? "too short" : "not a string");
+    at_sched_row_init(row);
+    row->name = name;
+    row->paused = (p[0] & SCHED_PAUSED) != 0;
+    row->created_at = get_sle(p + 1, 8);
+    row->updated_at = get_sle(p + 9, 8);
+    row->last_fire_at = (p[0] & SCHED_FIRED) ? get_sle(p + 17, 8) : AT_TIME_NONE;
+    memcpy(row->last_job_id, p + SCHED_HEAD, idlen);
+    row->last_job_id[idlen] = '\0';
+    row->spec = p + SCHED_HEAD + idlen;
+    row->spec_len = rec->len - SCHED_HEAD - idlen;
+    return 0;
+}
+
+static int row_cmp(const void *a, const void *b)
+{
+    /* Names have no NUL inside, and strcmp compares as unsigned char:
+     * bytewise order. */
+    return strcmp(((const at_sched_row *)a)->name, ((const at_sched_row *)b)->name);
+}
+
+/*
+ * One read (HGET, or HGETALL of the one hash: a consistent snapshot without
+ * a script), then the callbacks with no connection held, so fn may take as
+ * long as it likes.  Every record is decoded before the first call: a
+ * malformed one fails the listing instead of cutting it short.  Name order
+ * is sorted here rather than kept in a zset beside the hash, which would
+ * cost a second write per put and remove for a list that is read whole.
+ */
+static int rd_sched_list(at_backend *be, const char *name, at_sched_row_fn fn, void *ud)
+{
+    argv_t a;
+    av_init(&a);
+    av_str(&a, name ? "HGET" : "HGETALL");
+    av_str(&a, be->k_sched);
+    if (name)
+        av_str(&a, name);
+    const char *what = name ? "sched_list (HGET)" : "sched_list (HGETALL)";
+    redisReply *r = NULL;
+    int rc = run_cmd(be, -1, &a, &r, what);
+    av_free(&a);
+    if (rc)
+        return rc;
+    if (name) {
+        if (r->type == REDIS_REPLY_NIL) {
+            freeReplyObject(r);
+            return at_store_error(be->store, AT_ERR_NOTFOUND, 0, "no schedule '%s'", name);
+        }
+        at_sched_row row;
+        rc = sched_decode(be, &row, name, r);
+        if (rc == 0)
+            rc = fn(ud, &row);
+        freeReplyObject(r);
+        return rc;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0)
+        return bad_reply(be, r, what);
+    size_t n = r->elements / 2;
+    at_sched_row *rows = n ? at__calloc(n, sizeof *rows) : NULL;
+    if (n && !rows) {
+        freeReplyObject(r);
+        return at_store_error(be->store, AT_ERR_NOMEM, 0, "out of memory listing %zu schedules", n);
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const redisReply *k = r->element[2 * i];
+        if (k->type != REDIS_REPLY_STRING || memchr(k->str, '\0', k->len))
+            rc = at_store_error(be->store, AT_ERR_IO, 0, "a schedule name in redis is not a name");
+        else
+            rc = sched_decode(be, &rows[i], k->str, r->element[2 * i + 1]);
+    }
+    if (rc == 0 && n > 1)
+        qsort(rows, n, sizeof *rows, row_cmp);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = fn(ud, &rows[i]);
+    at__free(rows);
+    freeReplyObject(r);
+    return rc;
+}
+
+static int rd_sched_fired(at_backend *be, const char *name, int64_t fire_at, const char *job_id,
+                          const char *lease, uint64_t token)
+{
+    char lk[LEASE_KEY_MAX];
+    int rc = lease_key(be, lk, lease);
+    if (rc)
+        return rc;
+    size_t idlen = strlen(job_id);
+    if (idlen >= AT_ID_SIZE)
+        return at_store_error(be->store, AT_ERR_INVAL, 0, "'%.40s' is not a job id", job_id);
+    argv_t a;
+    av_init(&a);
+    av_script(&a, be, SC_SCHED_FIRED, 2);
+    av_str(&a, be->k_sched);
+    av_str(&a, lk);
+    av_str(&a, name);
+    av_i64(&a, fire_at);
+    av_ext(&a, job_id, idlen);
+    av_u64(&a, token);
+    redisReply *r = NULL;
+    rc = run_cmd(be, SC_SCHED_FIRED, &a, &r, "sched_fired");
+    av_free(&a);
+    if (rc)
+        return rc;
+    if (r->type != REDIS_REPLY_INTEGER)
+        return bad_reply(be, r, "sched_fired");
+    long long code = r->integer;
+    freeReplyObject(r);
+    if (code == AT_ERR_STALE)
+        return at_store_error(be->store, AT_ERR_STALE, 0,
+                              "lease '%s' is not held under token %llu (expired, released or taken over): "
+                              "the firing of schedule '%s' was not recorded",
+                              lease, (unsigned long long)token, name);
+    if (code == AT_ERR_NOTFOUND)
+        return at_store_error(be->store, AT_ERR_NOTFOUND, 0, "no schedule '%s'", name);
+    return 0;
+}
+
+static int rd_lease_acquire(uint64_t *token_out, int64_t *ttl_left_out, at_backend *be, const char *name,
+                            const char *owner, int64_t ttl_ms)
+{
+    char lk[LEASE_KEY_MAX];
+    int rc = lease_key(be, lk, name);
+    if (rc)
+        return rc;
+    argv_t a;
+    av_init(&a);
+    av_script(&a, be, SC_LEASE_ACQUIRE, 1);
+    av_str(&a, lk);
+    av_str(&a, owner);
+    av_i64(&a, ttl_ms);
+    redisReply *r = NULL;
+    rc = run_cmd(be, SC_LEASE_ACQUIRE, &a, &r, "lease_acquire");
+    av_free(&a);
+    if (rc)
+        return rc;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[0]->type != REDIS_REPLY_INTEGER ||
+        r->element[1]->type != REDIS_REPLY_INTEGER || r->element[2]->type != REDIS_REPLY_INTEGER)
+        return bad_reply(be, r, "lease_acquire");
+    long long code = r->element[0]->integer;
+    *token_out = (uint64_t)r->element[1]->integer;
+    *ttl_left_out = (int64_t)r->element[2]->integer;
+    freeReplyObject(r);
+    if (code == AT_ERR_BUSY)
+        return at_store_error(be->store, AT_ERR_BUSY, 0,
+                              "lease '%s' is held by another owner (token %llu) for %lld ms more", name,
+                              (unsigned long long)*token_out, (long long)*ttl_left_out);
+    return 0;
+}
+
+static int rd_lease_release(at_backend *be, const char *name, const char *owner, uint64_t token)
+{
+    char lk[LEASE_KEY_MAX];
+    int rc = lease_key(be, lk, name);
+    if (rc)
+        return rc;
+    argv_t a;
+    av_init(&a);
+    av_script(&a, be, SC_LEASE_RELEASE, 1);
+    av_str(&a, lk);
+    av_str(&a, owner);
+    av_u64(&a, token);
+    redisReply *r = NULL;
+    rc = run_cmd(be, SC_LEASE_RELEASE, &a, &r, "lease_release");
+    av_free(&a);
+    if (rc)
+        return rc;
+    if (r->type != REDIS_REPLY_INTEGER)
+        return bad_reply(be, r, "lease_release");
+    long long code = r->integer;
+    freeReplyObject(r);
+    if (code == AT_ERR_STALE)
+        return at_store_error(be->store, AT_ERR_STALE, 0,
+                              "lease '%s' is not held by this owner under token %llu (expired, released or "
+                              "taken over)",
+                              name, (unsigned long long)token);
+    return 0;
+}
+
 /* ------------------------------------------------------------ subscriber */
 
 static void *sub_main(void *arg)
@@ -2695,6 +3005,7 @@ static int rd_open(at_backend **out, at_store *store, const char *uri)
     snprintf(be->k_queues, sizeof be->k_queues, "{%s}:queues", be->prefix);
     snprintf(be->k_idem, sizeof be->k_idem, "{%s}:idem", be->prefix);
     snprintf(be->k_idemx, sizeof be->k_idemx, "{%s}:idemx", be->prefix);
+    snprintf(be->k_sched, sizeof be->k_sched, "{%s/" SCHED_TAG "}:defs", be->prefix);
     /* Channels are global across databases: the number keeps stores of the
      * same prefix in different databases from waking each other. */
     snprintf(be->channel, sizeof be->channel, "{%s}:wake:%d", be->prefix, be->db);
@@ -2743,7 +3054,9 @@ static int rd_open(at_backend **out, at_store *store, const char *uri)
     .open = rd_open, .close = rd_close, .enqueue = rd_enqueue, .claim = rd_claim, .ack = rd_ack,             \
     .fail = rd_fail, .touch = rd_touch, .cancel = rd_cancel, .get = rd_get, .list = rd_list,                 \
     .requeue = rd_requeue_checked, .purge = rd_purge, .stats = rd_stats, .control = NULL, .changed = NULL,   \
-    .ack_many = rd_ack_many,
+    .ack_many = rd_ack_many, .sched_put = rd_sched_put, .sched_remove = rd_sched_remove,                     \
+    .sched_pause = rd_sched_pause, .sched_list = rd_sched_list, .sched_fired = rd_sched_fired,               \
+    .lease_acquire = rd_lease_acquire, .lease_release = rd_lease_release,
 
 const at_store_vtable at__redis_vtable = {
     .version = AT_STORE_VTABLE_VERSION,

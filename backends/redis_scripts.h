@@ -643,4 +643,106 @@ static const char k_redis_stats[] =
     "return out\n"
     ;
 
+/*
+ * Schedules and leases (vtable version 2; ADR 0008, "Schedules and
+ * leases").  KEYS: the store's schedule hash {P/sched}:defs (name -> record)
+ * and a lease hash {P/sched}:lease:<name> (owner, token, expires_ms), one
+ * slot.  A schedule record, little-endian: flags u8 (1 paused, 2 fired),
+ * created i64, updated i64, last_fire i64, job id length u8, the job id,
+ * then the spec bytes to the end (opaque, binary).  Codes: -3 NOTFOUND,
+ * -4 STALE, -19 BUSY, as AT_ERR_* (redis.c checks them at compile time).
+ * The record helpers are pasted into the schedule scripts only, so the hot
+ * queue scripts do not carry them.
+ */
+#define AT_REDIS_SCHED_PRELUDE                                                               \
+    "local SF_PAUSED, SF_FIRED = 1, 2\n"                                                     \
+    "local function sdec(v)\n"                                                               \
+    "  local fl, cr, up, lf, n, p = struct.unpack('<Bi8i8i8B', v)\n"                         \
+    "  return {fl = fl, cr = cr, up = up, lf = lf, job = string.sub(v, p, p + n - 1),\n"     \
+    "          spec = string.sub(v, p + n)}\n"                                               \
+    "end\n"                                                                                  \
+    "local function senc(s)\n"                                                               \
+    "  return struct.pack('<Bi8i8i8B', s.fl, s.cr, s.up, s.lf, #s.job) .. s.job .. s.spec\n" \
+    "end\n"
+
+static const char k_redis_sched_put[] =
+    "-- SCHED_PUT: create a schedule or replace its spec, keeping paused, created\n"
+    "-- and the last firing; updated moves only when the bytes differ.\n"
+    "-- KEYS: defs.  ARGV: name, spec.  Returns 1 created, 0 replaced.\n"
+    AT_REDIS_SCHED_PRELUDE
+    "local now = now_ms()\n"
+    "local v = redis.call('HGET', KEYS[1], ARGV[1])\n"
+    "if not v then\n"
+    "  redis.call('HSET', KEYS[1], ARGV[1], senc({fl = 0, cr = now, up = now, lf = -1, job = '', spec = ARGV[2]}))\n"
+    "  return 1\n"
+    "end\n"
+    "local s = sdec(v)\n"
+    "if s.spec ~= ARGV[2] then\n"
+    "  s.spec, s.up = ARGV[2], now\n"
+    "  redis.call('HSET', KEYS[1], ARGV[1], senc(s))\n"
+    "end\n"
+    "return 0\n"
+    ;
+
+static const char k_redis_sched_pause[] =
+    "-- SCHED_PAUSE: set or clear the paused flag.  KEYS: defs.  ARGV: name,\n"
+    "-- paused (0 or 1).  Returns 0, or -3 when there is no such schedule.\n"
+    AT_REDIS_SCHED_PRELUDE
+    "local v = redis.call('HGET', KEYS[1], ARGV[1])\n"
+    "if not v then return -3 end\n"
+    "local s = sdec(v)\n"
+    "local fl = bit.band(s.fl, bit.bnot(SF_PAUSED))\n"
+    "if ARGV[2] == '1' then fl = fl + SF_PAUSED end\n"
+    "if fl ~= s.fl then\n"
+    "  s.fl = fl\n"
+    "  redis.call('HSET', KEYS[1], ARGV[1], senc(s))\n"
+    "end\n"
+    "return 0\n"
+    ;
+
+static const char k_redis_sched_fired[] =
+    "-- SCHED_FIRED: record a firing, fenced by the scheduler lease.  KEYS: defs,\n"
+    "-- lease.  ARGV: name, fire_at, job id, token.  Returns 0, -4 when the\n"
+    "-- lease is not held unexpired under that token (checked first: a fenced\n"
+    "-- leader learns nothing and changes nothing), -3 when the schedule is gone.\n"
+    AT_REDIS_SCHED_PRELUDE
+    "local now = now_ms()\n"
+    "local l = redis.call('HMGET', KEYS[2], 'token', 'expires_ms')\n"
+    "if not l[1] or tonumber(l[1]) ~= tonumber(ARGV[4]) or tonumber(l[2]) <= now then return -4 end\n"
+    "local v = redis.call('HGET', KEYS[1], ARGV[1])\n"
+    "if not v then return -3 end\n"
+    "local s = sdec(v)\n"
+    "local at = tonumber(ARGV[2])\n"
+    "if bit.band(s.fl, SF_FIRED) ~= 0 and at <= s.lf then return 0 end\n"
+    "s.fl = bit.bor(s.fl, SF_FIRED)\n"
+    "s.lf, s.job = at, ARGV[3]\n"
+    "redis.call('HSET', KEYS[1], ARGV[1], senc(s))\n"
+    "return 0\n"
+    ;
+
+static const char k_redis_lease_acquire[] =
+    "-- LEASE_ACQUIRE: take or renew a lease.  KEYS: lease.  ARGV: owner, ttl_ms.\n"
+    "-- Returns {0, token, ttl_ms}, or {-19, holder's token, ms it has left}.\n"
+    "-- The hash is never deleted, so tokens keep growing across expiries.\n"
+    "local now = now_ms()\n"
+    "local l = redis.call('HMGET', KEYS[1], 'owner', 'token', 'expires_ms')\n"
+    "local tok, exp = tonumber(l[2] or 0), tonumber(l[3] or 0)\n"
+    "if l[1] and l[1] ~= ARGV[1] and exp > now then return {-19, tok, exp - now} end\n"
+    "if l[1] ~= ARGV[1] then tok = tok + 1 end\n"
+    "local ttl = tonumber(ARGV[2])\n"
+    "redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'token', tok, 'expires_ms', now + ttl)\n"
+    "return {0, tok, ttl}\n"
+    ;
+
+static const char k_redis_lease_release[] =
+    "-- LEASE_RELEASE: the holder lets its lease expire now; owner and token stay\n"
+    "-- (the counter must not restart).  KEYS: lease.  ARGV: owner, token.\n"
+    "-- Returns 0, or -4 when owner does not hold it unexpired under that token.\n"
+    "local now = now_ms()\n"
+    "local l = redis.call('HMGET', KEYS[1], 'owner', 'token', 'expires_ms')\n"
+    "if l[1] ~= ARGV[1] or tonumber(l[2]) ~= tonumber(ARGV[2]) or tonumber(l[3]) <= now then return -4 end\n"
+    "redis.call('HSET', KEYS[1], 'expires_ms', now)\n"
+    "return 0\n"
+    ;
+
 #endif /* AT_REDIS_SCRIPTS_H */

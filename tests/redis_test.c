@@ -12,6 +12,10 @@
  *                            ACL user worker / "w0rker:pw"
  * Each test uses a key prefix of its own.  A raw hiredis connection plays the
  * operator (CLIENT KILL, SCRIPT FLUSH, CONFIG SET, INFO).
+ *
+ * The schedule and lease tests call the backend's version-2 methods through
+ * the store's vtable (lib/internal.h), as the core's scheduler does: leases
+ * and fenced firings have no public call of their own.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -30,6 +34,7 @@
 #include <hiredis/hiredis.h>
 
 #include "asynctask.h"
+#include "internal.h"
 
 static int port(const char *var)
 {
@@ -580,6 +585,329 @@ START_TEST(delayed_job_wakes_a_blocked_poller_on_time)
 }
 END_TEST
 
+/* ------------------------------------------------------ schedules, leases */
+
+#define LEASE "scheduler"
+
+/* The same test prefix for a second handle (uri_for stamps the time). */
+static char sched_uri[512];
+
+static const char *sched_uri_for(const char *test)
+{
+    snprintf(sched_uri, sizeof sched_uri, "%s", uri_for(test, NULL));
+    return sched_uri;
+}
+
+/* The detail message of the thread's last failed call on s. */
+static const char *errmsg(const at_store *s)
+{
+    static char buf[512];
+    at_store_errmsg(s, buf, sizeof buf, NULL);
+    return buf;
+}
+
+static int lease_acquire(at_store *s, const char *owner, int64_t ttl, uint64_t *token, int64_t *left)
+{
+    *token = 0;
+    *left = -1;
+    return s->vt->lease_acquire(token, left, s->be, LEASE, owner, ttl);
+}
+
+/* A copy of one listed row, for assertions after the call. */
+struct row_copy {
+    int n;
+    char name[AT_NAME_MAX + 1];
+    unsigned char spec[64];
+    size_t spec_len;
+    int32_t paused;
+    int64_t created_at, updated_at, last_fire_at;
+    char last_job_id[AT_ID_SIZE];
+};
+
+static int copy_row(void *ud, const at_sched_row *row)
+{
+    struct row_copy *c = ud;
+    c->n++;
+    snprintf(c->name, sizeof c->name, "%s", row->name);
+    ck_assert_uint_le(row->spec_len, sizeof c->spec);
+    memcpy(c->spec, row->spec, row->spec_len);
+    c->spec_len = row->spec_len;
+    c->paused = row->paused;
+    c->created_at = row->created_at;
+    c->updated_at = row->updated_at;
+    c->last_fire_at = row->last_fire_at;
+    memcpy(c->last_job_id, row->last_job_id, AT_ID_SIZE);
+    return 0;
+}
+
+static struct row_copy get_row(at_store *s, const char *name)
+{
+    struct row_copy c;
+    memset(&c, 0, sizeof c);
+    int rc = s->vt->sched_list(s->be, name, copy_row, &c);
+    ck_assert_msg(rc == 0, "sched_list(%s): %s: %s", name, at_err_name(rc), errmsg(s));
+    ck_assert_int_eq(c.n, 1);
+    return c;
+}
+
+static void put_ok(at_store *s, const char *name, const void *spec, size_t len, int32_t created)
+{
+    int32_t c = -1;
+    int rc = s->vt->sched_put(&c, s->be, name, spec, len);
+    ck_assert_msg(rc == 0, "sched_put(%s): %s: %s", name, at_err_name(rc), errmsg(s));
+    ck_assert_int_eq(c, created);
+}
+
+START_TEST(lease_passes_to_a_second_store_after_expiry_with_the_next_token)
+{
+    at_store *a = open_ok(sched_uri_for("lease2"));
+    at_store *b = open_ok(sched_uri);
+    uint64_t tok = 0;
+    int64_t left = 0;
+    ck_assert_int_eq(lease_acquire(a, "host-a", 200, &tok, &left), 0);
+    ck_assert_uint_eq(tok, 1);
+    ck_assert_int_eq(left, 200);
+    /* B learns the holder's token and how long to wait. */
+    ck_assert_int_eq(lease_acquire(b, "host-b", 200, &tok, &left), AT_ERR_BUSY);
+    ck_assert_uint_eq(tok, 1);
+    ck_assert_int_gt(left, 0);
+    ck_assert_int_le(left, 200);
+    ck_assert_ptr_nonnull(strstr(errmsg(b), "held by another owner"));
+    sleep_ms(left + 20);
+    ck_assert_int_eq(lease_acquire(b, "host-b", 200, &tok, &left), 0);
+    ck_assert_uint_eq(tok, 2);
+    ck_assert_int_eq(lease_acquire(a, "host-a", 200, &tok, &left), AT_ERR_BUSY);
+    ck_assert_uint_eq(tok, 2);
+    at_store_close(b);
+    at_store_close(a);
+}
+END_TEST
+
+START_TEST(lease_tokens_only_grow_across_expiries_and_releases)
+{
+    at_store *a = open_ok(sched_uri_for("leasegrow"));
+    at_store *b = open_ok(sched_uri);
+    uint64_t tok = 0;
+    int64_t left = 0;
+    ck_assert_int_eq(lease_acquire(a, "host-a", 100, &tok, &left), 0);
+    ck_assert_uint_eq(tok, 1);
+    /* Renewing keeps the token. */
+    ck_assert_int_eq(lease_acquire(a, "host-a", 100, &tok, &left), 0);
+    ck_assert_uint_eq(tok, 1);
+    sleep_ms(120);
+    ck_assert_int_eq(lease_acquire(b, "host-b", 100, &tok, &left), 0);
+    ck_assert_uint_eq(tok, 2);
+    /* A release lets it go at once but keeps the counter. */
+    ck_assert_int_eq(b->vt->lease_release(b->be, LEASE, "host-b", 2), 0);
+    ck_assert_int_eq(b->vt->lease_release(b->be, LEASE, "host-b", 2), AT_ERR_STALE);
+    ck_assert_int_eq(lease_acquire(a, "host-a", 100, &tok, &left), 0);
+    ck_assert_uint_eq(tok, 3);
+    /* Only the holder, under its token, may release. */
+    ck_assert_int_eq(a->vt->lease_release(a->be, LEASE, "host-b", 3), AT_ERR_STALE);
+    ck_assert_int_eq(a->vt->lease_release(a->be, LEASE, "host-a", 2), AT_ERR_STALE);
+    sleep_ms(120);
+    /* The same owner after its own expiry, nobody in between: same token. */
+    ck_assert_int_eq(lease_acquire(a, "host-a", 100, &tok, &left), 0);
+    ck_assert_uint_eq(tok, 3);
+    sleep_ms(120);
+    ck_assert_int_eq(lease_acquire(b, "host-b", 100, &tok, &left), 0);
+    ck_assert_uint_eq(tok, 4);
+    /* Scripts flushed (a restart without persistence of them): reloaded. */
+    redisContext *op = admin(port("AT_TEST_REDIS_PORT"));
+    admin_ok(op, "SCRIPT FLUSH");
+    ck_assert_int_eq(lease_acquire(b, "host-b", 100, &tok, &left), 0);
+    ck_assert_uint_eq(tok, 4);
+    redisFree(op);
+    at_store_close(b);
+    at_store_close(a);
+}
+END_TEST
+
+START_TEST(fired_with_a_stale_token_is_rejected_and_changes_nothing)
+{
+    at_store *a = open_ok(sched_uri_for("fence"));
+    at_store *b = open_ok(sched_uri);
+    char id1[AT_ID_SIZE], id2[AT_ID_SIZE];
+    snprintf(id1, sizeof id1, "%s", "01J0000000000000000000000A");
+    snprintf(id2, sizeof id2, "%s", "01J0000000000000000000000B");
+    put_ok(a, "nightly", "spec", 4, 1);
+    uint64_t ta = 0, tb = 0;
+    int64_t left = 0;
+    ck_assert_int_eq(lease_acquire(a, "host-a", 300, &ta, &left), 0);
+    ck_assert_int_eq(a->vt->sched_fired(a->be, "nightly", 1000, id1, LEASE, ta), 0);
+    struct row_copy r = get_row(b, "nightly");
+    ck_assert_int_eq(r.last_fire_at, 1000);
+    ck_assert_str_eq(r.last_job_id, id1);
+    /* A's lease runs out and B takes over: A is fenced out. */
+    sleep_ms(330);
+    ck_assert_int_eq(lease_acquire(b, "host-b", 5000, &tb, &left), 0);
+    ck_assert_uint_gt(tb, ta);
+    ck_assert_int_eq(a->vt->sched_fired(a->be, "nightly", 2000, id2, LEASE, ta), AT_ERR_STALE);
+    ck_assert_ptr_nonnull(strstr(errmsg(a), "not held"));
+    struct row_copy r2 = get_row(b, "nightly");
+    ck_assert_int_eq(r2.last_fire_at, 1000);
+    ck_assert_str_eq(r2.last_job_id, id1);
+    ck_assert_int_eq(r2.updated_at, r.updated_at);
+    /* Fenced first: a stale leader learns nothing, even of a missing one. */
+    ck_assert_int_eq(a->vt->sched_fired(a->be, "gone", 2000, id2, LEASE, ta), AT_ERR_STALE);
+    ck_assert_int_eq(b->vt->sched_fired(b->be, "gone", 2000, id2, LEASE, tb), AT_ERR_NOTFOUND);
+    /* An earlier or equal tick is no news. */
+    ck_assert_int_eq(b->vt->sched_fired(b->be, "nightly", 1000, id2, LEASE, tb), 0);
+    ck_assert_str_eq(get_row(b, "nightly").last_job_id, id1);
+    ck_assert_int_eq(b->vt->sched_fired(b->be, "nightly", 3000, id2, LEASE, tb), 0);
+    r2 = get_row(a, "nightly");
+    ck_assert_int_eq(r2.last_fire_at, 3000);
+    ck_assert_str_eq(r2.last_job_id, id2);
+    /* After a release the token fences nothing in. */
+    ck_assert_int_eq(b->vt->lease_release(b->be, LEASE, "host-b", tb), 0);
+    ck_assert_int_eq(b->vt->sched_fired(b->be, "nightly", 4000, id1, LEASE, tb), AT_ERR_STALE);
+    ck_assert_int_eq(get_row(a, "nightly").last_fire_at, 3000);
+    at_store_close(b);
+    at_store_close(a);
+}
+END_TEST
+
+START_TEST(spec_with_nul_bytes_round_trips)
+{
+    at_store *s = open_ok(sched_uri_for("nul"));
+    static const unsigned char spec[] = {0, 'a', 0, 0, 0xff, 'b', 0};
+    put_ok(s, "bin", spec, sizeof spec, 1);
+    struct row_copy r = get_row(s, "bin");
+    ck_assert_uint_eq(r.spec_len, sizeof spec);
+    ck_assert_mem_eq(r.spec, spec, sizeof spec);
+    ck_assert_int_eq(r.paused, 0);
+    ck_assert_int_eq(r.last_fire_at, AT_TIME_NONE);
+    ck_assert_str_eq(r.last_job_id, "");
+    ck_assert_int_gt(r.created_at, 0);
+    ck_assert_int_eq(r.updated_at, r.created_at);
+    /* The same bytes again change nothing; other bytes (one past a NUL)
+     * are a change, and keep created and paused. */
+    ck_assert_int_eq(s->vt->sched_pause(s->be, "bin", 1), 0);
+    sleep_ms(5);
+    put_ok(s, "bin", spec, sizeof spec, 0);
+    ck_assert_int_eq(get_row(s, "bin").updated_at, r.created_at);
+    static const unsigned char spec2[] = {0, 'a', 0, 1, 0xff, 'b', 0};
+    put_ok(s, "bin", spec2, sizeof spec2, 0);
+    struct row_copy r2 = get_row(s, "bin");
+    ck_assert_mem_eq(r2.spec, spec2, sizeof spec2);
+    ck_assert_int_gt(r2.updated_at, r.created_at);
+    ck_assert_int_eq(r2.created_at, r.created_at);
+    ck_assert_int_eq(r2.paused, 1);
+    /* An empty spec is a spec. */
+    put_ok(s, "empty", NULL, 0, 1);
+    ck_assert_uint_eq(get_row(s, "empty").spec_len, 0);
+    at_store_close(s);
+}
+END_TEST
+
+START_TEST(payload_with_nul_bytes_round_trips_through_at_schedule)
+{
+    at_store *s = open_ok(sched_uri_for("pubnul"));
+    at_schedule *def = NULL, *got = NULL;
+    static const char payload[] = {'x', 0, 0, 'y', 0};
+    ck_assert_int_eq(at_schedule_new(&def, "hourly", "0 * * * *", NULL, "report"), 0);
+    ck_assert_int_eq(at_schedule_set_payload(def, payload, sizeof payload), 0);
+    int32_t created = -1;
+    ck_assert_int_eq(at_schedule_add(&created, s, def), 0);
+    ck_assert_int_eq(created, 1);
+    ck_assert_int_eq(at_schedule_get(&got, s, "hourly"), 0);
+    size_t len = 0;
+    const void *p = at_schedule_payload(got, &len);
+    ck_assert_uint_eq(len, sizeof payload);
+    ck_assert_mem_eq(p, payload, sizeof payload);
+    ck_assert_str_eq(at_schedule_expr(got), "0 * * * *");
+    ck_assert_int_eq(at_schedule_pause(s, "hourly"), 0);
+    at_schedule_free(got);
+    ck_assert_int_eq(at_schedule_get(&got, s, "hourly"), 0);
+    ck_assert_int_eq(at_schedule_paused(got), 1);
+    at_schedule_free(got);
+    ck_assert_int_eq(at_schedule_remove(s, "hourly"), 0);
+    ck_assert_int_eq(at_schedule_remove(s, "hourly"), AT_ERR_NOTFOUND);
+    ck_assert_int_eq(at_schedule_get(&got, s, "hourly"), AT_ERR_NOTFOUND);
+    at_schedule_free(def);
+    at_store_close(s);
+}
+END_TEST
+
+struct names {
+    int n, stop_at;
+    char name[8][AT_NAME_MAX + 1];
+};
+
+static int collect_name(void *ud, const at_sched_row *row)
+{
+    struct names *c = ud;
+    snprintf(c->name[c->n], sizeof c->name[0], "%s", row->name);
+    return ++c->n == c->stop_at ? 42 : 0;
+}
+
+START_TEST(schedules_list_in_bytewise_name_order_and_stop_on_request)
+{
+    at_store *s = open_ok(sched_uri_for("order"));
+    static const char *const names[] = {"b", "a:b", "B", "a", "A-1", "a.b"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        put_ok(s, names[i], "x", 1, 1);
+    struct names c = {.stop_at = 0};
+    ck_assert_int_eq(s->vt->sched_list(s->be, NULL, collect_name, &c), 0);
+    ck_assert_int_eq(c.n, 6);
+    static const char *const want[] = {"A-1", "B", "a", "a.b", "a:b", "b"};
+    for (int i = 0; i < 6; i++)
+        ck_assert_str_eq(c.name[i], want[i]);
+    memset(&c, 0, sizeof c);
+    c.stop_at = 2;
+    ck_assert_int_eq(s->vt->sched_list(s->be, NULL, collect_name, &c), 42);
+    ck_assert_int_eq(c.n, 2);
+    ck_assert_int_eq(s->vt->sched_list(s->be, "nope", collect_name, &c), AT_ERR_NOTFOUND);
+    ck_assert_int_eq(s->vt->sched_pause(s->be, "nope", 1), AT_ERR_NOTFOUND);
+    ck_assert_int_eq(s->vt->sched_remove(s->be, "B"), 0);
+    ck_assert_int_eq(s->vt->sched_remove(s->be, "B"), AT_ERR_NOTFOUND);
+    ck_assert_ptr_nonnull(strstr(errmsg(s), "no schedule 'B'"));
+    at_store_close(s);
+}
+END_TEST
+
+/* The hash tag of a Redis key: what Cluster hashes to pick its slot. */
+static void key_tag(char *out, size_t cap, const char *key, size_t len)
+{
+    const char *o = memchr(key, '{', len);
+    const char *c = o ? memchr(o + 1, '}', len - (size_t)(o + 1 - key)) : NULL;
+    if (!o || !c || c == o + 1)
+        o = key - 1, c = key + len; /* no tag: the whole key */
+    snprintf(out, cap, "%.*s", (int)(c - o - 1), o + 1);
+}
+
+START_TEST(schedule_and_lease_keys_share_one_hash_slot)
+{
+    at_store *s = open_ok(sched_uri_for("slot"));
+    char prefix[256];
+    const char *p = strstr(sched_uri, "prefix=") + strlen("prefix=");
+    snprintf(prefix, sizeof prefix, "%s", p);
+    put_ok(s, "one", "1", 1, 1);
+    put_ok(s, "two", "2", 1, 1);
+    uint64_t tok = 0;
+    int64_t left = 0;
+    ck_assert_int_eq(lease_acquire(s, "me", 1000, &tok, &left), 0);
+    ck_assert_int_eq(s->vt->lease_acquire(&tok, &left, s->be, "other-lease", "me", 1000), 0);
+    ck_assert_int_eq(s->vt->sched_fired(s->be, "one", 5, "01J0000000000000000000000A", LEASE, 1), 0);
+    ck_assert_int_eq(s->vt->sched_pause(s->be, "two", 1), 0);
+    redisContext *op = admin(port("AT_TEST_REDIS_PORT"));
+    redisReply *r = redisCommand(op, "KEYS *%s*", prefix);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    /* The schedule hash and two lease hashes, nothing else. */
+    ck_assert_uint_eq(r->elements, 3);
+    char want[300], tag[300];
+    snprintf(want, sizeof want, "%s/sched", prefix);
+    for (size_t i = 0; i < r->elements; i++) {
+        key_tag(tag, sizeof tag, r->element[i]->str, r->element[i]->len);
+        ck_assert_msg(strcmp(tag, want) == 0, "key %s is outside the tag {%s}", r->element[i]->str, want);
+    }
+    freeReplyObject(r);
+    redisFree(op);
+    at_store_close(s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("redis");
@@ -611,6 +939,16 @@ int main(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, enqueue_in_one_process_wakes_a_poller_in_another);
     tcase_add_test(tc, delayed_job_wakes_a_blocked_poller_on_time);
+    suite_add_tcase(su, tc);
+    tc = tcase_create("schedules");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, lease_passes_to_a_second_store_after_expiry_with_the_next_token);
+    tcase_add_test(tc, lease_tokens_only_grow_across_expiries_and_releases);
+    tcase_add_test(tc, fired_with_a_stale_token_is_rejected_and_changes_nothing);
+    tcase_add_test(tc, spec_with_nul_bytes_round_trips);
+    tcase_add_test(tc, payload_with_nul_bytes_round_trips_through_at_schedule);
+    tcase_add_test(tc, schedules_list_in_bytewise_name_order_and_stop_on_request);
+    tcase_add_test(tc, schedule_and_lease_keys_share_one_hash_slot);
     suite_add_tcase(su, tc);
 
     setenv("AT_REDIS_WARN", "0", 0);
