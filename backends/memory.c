@@ -28,6 +28,7 @@
  */
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -50,12 +51,40 @@ struct mclass {
     char type[];
 };
 
+struct mdep;
+
 /* Rarely present per-job data. */
 struct mextra {
     char *last_error;
     void *result;
     size_t result_len;
     char *idem_key;
+    struct mdep *dep; /* workflow membership and dependencies */
+};
+
+/* A workflow: counts per state kept as its jobs move, and its jobs' ids in
+ * id order (ids, not pointers: purge frees jobs). */
+struct mwf {
+    struct mwf *hnext;
+    uint64_t counts[AT_STATE_COUNT__];
+    char (*ids)[AT_ID_LEN];
+    size_t n, cap;
+    uint64_t hash;
+    char id[AT_ID_LEN];
+};
+
+/* Dependencies of a job (and, for a parent, its children).  Children are
+ * ids looked up when the parent finishes, so a child purged or cancelled
+ * meanwhile is simply not found or not WAITING. */
+struct mdep {
+    struct mwf *wf; /* NULL: a plain job that is some job's parent */
+    char *node;
+    char (*parents)[AT_ID_LEN];
+    uint32_t nparents, left;
+    char (*children)[AT_ID_LEN];
+    uint32_t nchild, capchild;
+    int32_t policy;
+    struct mjob *prop_next; /* the propagation worklist */
 };
 
 struct mjob {
@@ -115,6 +144,8 @@ struct at_backend {
     size_t imask, in;
     struct mclass **ct;
     size_t cmask, cn;
+    struct mwf **wt;  /* workflow hash */
+    size_t wmask, wn;
     at_wheel *leases; /* RUNNING jobs by lease deadline */
     at_wheel *idems;  /* keys by expiry */
     int64_t off;      /* wall - mono, ms, as of the last re-arm */
@@ -184,6 +215,7 @@ static int64_t floordiv(int64_t a, int64_t b)
 #define Q_HASH(q) hash_bytes((q)->name, strlen((q)->name))
 #define I_HASH(e) ((e)->hash)
 #define C_HASH(c) ((c)->hash)
+#define W_HASH(w) ((w)->hash)
 
 /* ----------------------------------------------------------------- clock */
 
@@ -347,20 +379,30 @@ static void leave_state(at_backend *m, struct mjob *j)
     case AT_STATE_CANCELLED:
         fin_remove(j->cls->q, j);
         break;
-    default:
+    default: /* WAITING: held by nothing but its parents' counters */
         break;
     }
     j->cls->q->counts[j->state]--;
+    if (j->x && j->x->dep && j->x->dep->wf)
+        j->x->dep->wf->counts[j->state]--;
 }
+
+static void propagate(at_backend *m, struct mjob *j);
+static struct mjob *find_job(at_backend *m, const char *id);
+static int set_error(struct mjob *j, const char *text);
 
 /* Put j into `state` (it must have left its old one).  READY needs heap room
  * reserved by the caller. */
-static void enter_state(at_backend *m, struct mjob *j, int state)
+static void enter_state_raw(at_backend *m, struct mjob *j, int state)
 {
     j->state = (uint8_t)state;
     j->updated_at = m->now;
     j->cls->q->counts[state]++;
+    if (j->x && j->x->dep && j->x->dep->wf)
+        j->x->dep->wf->counts[state]++;
     switch (state) {
+    case AT_STATE_WAITING:
+        break;
     case AT_STATE_SCHEDULED:
     case AT_STATE_RUNNING:
         at__timer_init(&j->u.timer);
@@ -373,6 +415,59 @@ static void enter_state(at_backend *m, struct mjob *j, int state)
         j->lease_or_fin = m->now;
         fin_append(j->cls->q, j);
         break;
+    }
+}
+
+/* As enter_state_raw, and a job that finished resolves its WAITING
+ * children in the same step (ADR/0014). */
+static void enter_state(at_backend *m, struct mjob *j, int state)
+{
+    enter_state_raw(m, j, state);
+    if (state >= AT_STATE_SUCCEEDED && j->x && j->x->dep && j->x->dep->nchild)
+        propagate(m, j);
+}
+
+/* Move a WAITING job whose parents are all done to where its run_at says.
+ * Without heap room it goes SCHEDULED at its (past) run_at: the wheel fires
+ * it at once and on_due retries, so a release never fails. */
+static void release(at_backend *m, struct mjob *j)
+{
+    leave_state(m, j);
+    bool ready = j->run_at <= m->now && heap_reserve(j->cls->q, 1) == 0;
+    enter_state_raw(m, j, ready ? AT_STATE_READY : AT_STATE_SCHEDULED);
+}
+
+/* The rule of store.h's wf_submit, applied from `root` down with an
+ * intrusive worklist (no recursion: a 100,000-step chain cancels in a loop,
+ * no allocation: it cannot fail half-way). */
+static void propagate(at_backend *m, struct mjob *root)
+{
+    struct mjob *work = root;
+    root->x->dep->prop_next = NULL;
+    while (work) {
+        struct mjob *p = work;
+        struct mdep *pd = p->x->dep;
+        work = pd->prop_next;
+        for (uint32_t i = 0; i < pd->nchild; i++) {
+            struct mjob *c = find_job(m, pd->children[i]);
+            if (!c || c->state != AT_STATE_WAITING)
+                continue;
+            struct mdep *cd = c->x->dep;
+            if (p->state == AT_STATE_SUCCEEDED || cd->policy == AT_PARENT_FAIL_RUN) {
+                if (--cd->left == 0)
+                    release(m, c);
+                continue;
+            }
+            char why[96];
+            snprintf(why, sizeof why, "parent %.*s is %s", AT_ID_LEN, p->id, at_state_name(p->state));
+            set_error(c, why); /* best effort: the transition matters more than the text */
+            leave_state(m, c);
+            enter_state_raw(m, c, cd->policy == AT_PARENT_FAIL_DEAD ? AT_STATE_DEAD : AT_STATE_CANCELLED);
+            if (cd->nchild) {
+                cd->prop_next = work;
+                work = c;
+            }
+        }
     }
 }
 
@@ -625,20 +720,60 @@ static int snapshot(at_job **out, const struct mjob *j)
     i.backoff_cap_ms = j->cls->cap_ms;
     i.backoff_jitter = j->cls->jitter;
     i.cancel_requested = j->cancel_req;
+    char wf[AT_ID_SIZE];
+    const char *pv1[1], **pv = pv1;
     if (j->x) {
         i.last_error = j->x->last_error;
         i.result = j->x->result;
         i.result_len = j->x->result_len;
         i.idempotency_key = j->x->idem_key;
+        const struct mdep *d = j->x->dep;
+        if (d && d->wf) {
+            memcpy(wf, d->wf->id, AT_ID_LEN);
+            wf[AT_ID_LEN] = '\0';
+            i.workflow_id = wf;
+            i.node = d->node;
+            i.on_parent_failure = d->policy;
+            i.parents_left = j->state == AT_STATE_WAITING ? d->left : 0;
+            /* Parent ids are stored without NULs: at_job_create wants
+             * strings, so each gets a terminated copy on the stack or heap. */
+            if (d->nparents > 1 && !(pv = at__malloc(d->nparents * (sizeof *pv + AT_ID_SIZE))))
+                return AT_ERR_NOMEM;
+            char *ids = (char *)(pv + (d->nparents > 1 ? d->nparents : 0));
+            char one[AT_ID_SIZE];
+            for (uint32_t k = 0; k < d->nparents; k++) {
+                char *dst = d->nparents > 1 ? ids + (size_t)k * AT_ID_SIZE : one;
+                memcpy(dst, d->parents[k], AT_ID_LEN);
+                dst[AT_ID_LEN] = '\0';
+                pv[k] = dst;
+            }
+            i.parents = pv;
+            i.nparents = d->nparents;
+            int rc = at_job_create(out, &i);
+            if (pv != pv1)
+                at__free(pv);
+            return rc;
+        }
     }
     return at_job_create(out, &i);
 }
 
 /* ------------------------------------------------------------ open/close */
 
+static void free_dep(struct mdep *d)
+{
+    if (!d)
+        return;
+    at__free(d->node);
+    at__free(d->parents);
+    at__free(d->children);
+    at__free(d);
+}
+
 static void free_job(struct mjob *j)
 {
     if (j->x) {
+        free_dep(j->x->dep);
         at__free(j->x->last_error);
         at__free(j->x->result);
         at__free(j->x->idem_key);
@@ -672,6 +807,13 @@ static void mem_close(at_backend *m)
             at__free(c);
         }
     at__msched_free(m->sched);
+    for (size_t i = 0; m->wt && i <= m->wmask; i++)
+        for (struct mwf *w = m->wt[i], *n; w; w = n) {
+            n = w->hnext;
+            at__free(w->ids);
+            at__free(w);
+        }
+    at__free(m->wt);
     at__wheel_free(m->leases);
     at__wheel_free(m->idems);
     at__free(m->jt);
@@ -695,12 +837,14 @@ static int mem_open(at_backend **out, at_store *store, const char *uri)
     m->qmask = 15;
     m->imask = 63;
     m->cmask = 15;
+    m->wmask = 15;
+    m->wt = at__calloc(m->wmask + 1, sizeof *m->wt);
     m->jt = at__calloc(m->jmask + 1, sizeof *m->jt);
     m->qt = at__calloc(m->qmask + 1, sizeof *m->qt);
     m->it = at__calloc(m->imask + 1, sizeof *m->it);
     m->ct = at__calloc(m->cmask + 1, sizeof *m->ct);
     m->next_token = 1;
-    if (!m->jt || !m->qt || !m->it || !m->ct || at__msched_new(&m->sched, store) != 0) {
+    if (!m->jt || !m->qt || !m->it || !m->ct || !m->wt || at__msched_new(&m->sched, store) != 0) {
         mem_close(m);
         return AT_ERR_NOMEM;
     }
@@ -783,30 +927,193 @@ struct pending {
     struct midem *idem;
 };
 
-static int mem_enqueue(at_backend *m, at_enqueue_item *items, size_t n)
+/* The workflow `id` (AT_ID_LEN characters), created when absent; NULL
+ * when out of memory.  An empty one left behind by a failed submit is
+ * harmless: it has no jobs, so it reads as unknown. */
+static struct mwf *get_wf(at_backend *m, const char *id)
+{
+    uint64_t h = hash_bytes(id, AT_ID_LEN);
+    for (struct mwf *w = m->wt[h & m->wmask]; w; w = w->hnext)
+        if (w->hash == h && memcmp(w->id, id, AT_ID_LEN) == 0)
+            return w;
+    struct mwf *w = at__calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    memcpy(w->id, id, AT_ID_LEN);
+    w->hash = h;
+    w->hnext = m->wt[h & m->wmask];
+    m->wt[h & m->wmask] = w;
+    m->wn++;
+    GROW(m->wt, m->wmask, m->wn, struct mwf, W_HASH);
+    return w;
+}
+
+static struct mwf *find_wf(at_backend *m, const char *id)
+{
+    uint64_t h = hash_bytes(id, AT_ID_LEN);
+    for (struct mwf *w = m->wt[h & m->wmask]; w; w = w->hnext)
+        if (w->hash == h && memcmp(w->id, id, AT_ID_LEN) == 0)
+            return w;
+    return NULL;
+}
+
+static int held(struct mjob **out, at_backend *m, const char *id, uint64_t token);
+
+static struct mdep *get_dep(struct mjob *j)
+{
+    if (!j->x && !(j->x = at__calloc(1, sizeof *j->x)))
+        return NULL;
+    if (!j->x->dep && !(j->x->dep = at__calloc(1, sizeof *j->x->dep)))
+        return NULL;
+    return j->x->dep;
+}
+
+/* Room for one more child id; only capacity changes, so a failed submit
+ * leaves the parent as it was. */
+static int reserve_child(struct mjob *p)
+{
+    struct mdep *d = get_dep(p);
+    if (!d)
+        return AT_ERR_NOMEM;
+    if (d->nchild + 1 > d->capchild) {
+        uint32_t cap = d->capchild ? d->capchild * 2 : 4;
+        void *v = at__realloc(d->children, (size_t)cap * AT_ID_LEN);
+        if (!v)
+            return AT_ERR_NOMEM;
+        d->children = v;
+        d->capchild = cap;
+    }
+    return 0;
+}
+
+/* Index of earlier item with generated id `id` (a small open-addressing
+ * table built per call), or SIZE_MAX. */
+struct idmap {
+    size_t *slot;
+    size_t mask;
+};
+
+static size_t idmap_find(const struct idmap *t, const at_enqueue_item *items, const char *id)
+{
+    for (size_t i = hash_id(id) & t->mask;; i = (i + 1) & t->mask) {
+        if (t->slot[i] == SIZE_MAX)
+            return SIZE_MAX;
+        if (memcmp(items[t->slot[i]].job.id, id, AT_ID_LEN) == 0)
+            return t->slot[i];
+    }
+}
+
+static void idmap_add(struct idmap *t, const at_enqueue_item *items, size_t k)
+{
+    size_t i = hash_id(items[k].job.id) & t->mask;
+    while (t->slot[i] != SIZE_MAX)
+        i = (i + 1) & t->mask;
+    t->slot[i] = k;
+}
+
+/* The dependency part of building item i (workflow submits only): its dep
+ * record, its parents resolved to existing or earlier jobs, room reserved
+ * everywhere the linking will write. */
+static int build_deps(at_backend *m, at_enqueue_item *items, size_t i, struct pending *pend, struct idmap *map,
+                      struct mwf *wf)
+{
+    const at_job_info *ji = &items[i].job;
+    struct mjob *j = pend[i].job;
+    struct mdep *d = get_dep(j);
+    if (!d || !(d->node = at__strdup(ji->node ? ji->node : "")))
+        return AT_ERR_NOMEM;
+    d->wf = wf;
+    d->policy = ji->on_parent_failure;
+    if (ji->nparents > UINT32_MAX / 2)
+        return at_store_error(m->store, AT_ERR_INVAL, 0, "too many parents");
+    if (ji->nparents && !(d->parents = at__malloc(ji->nparents * AT_ID_LEN)))
+        return AT_ERR_NOMEM;
+    for (size_t k = 0; k < ji->nparents; k++) {
+        const char *pid = ji->parents[k];
+        size_t e = idmap_find(map, items, pid);
+        struct mjob *p;
+        if (e != SIZE_MAX && items[e].status == AT_ERR_DUPLICATE)
+            pid = items[e].result_id; /* the duplicate's existing job */
+        if (e != SIZE_MAX && items[e].status != AT_ERR_DUPLICATE)
+            p = pend[e].job;
+        else if (!(p = find_job(m, pid)))
+            return at_store_error(m->store, AT_ERR_NOTFOUND, 0, "parent job %.26s of node %s does not exist", pid,
+                                  ji->node ? ji->node : "?");
+        if (reserve_child(p))
+            return AT_ERR_NOMEM;
+        /* Reserved once per edge: count it so several edges to one parent
+         * in this call get their own room (undone before linking). */
+        p->x->dep->nchild++;
+        memcpy(d->parents[k], p->id, AT_ID_LEN);
+        d->nparents++;
+    }
+    return 0;
+}
+
+/* Link item i's dependencies (everything was reserved): register with
+ * pending parents, count them, and pick the starting state. */
+static int link_deps(at_backend *m, struct mjob *j, struct mjob **terminal_by)
+{
+    struct mdep *d = j->x->dep;
+    uint32_t left = 0;
+    *terminal_by = NULL;
+    for (uint32_t k = 0; k < d->nparents; k++) {
+        struct mjob *p = find_job(m, d->parents[k]);
+        struct mdep *pd = p->x->dep;
+        if (p->state == AT_STATE_SUCCEEDED)
+            continue;
+        if (p->state == AT_STATE_DEAD || p->state == AT_STATE_CANCELLED) {
+            if (d->policy != AT_PARENT_FAIL_RUN && !*terminal_by)
+                *terminal_by = p;
+            continue;
+        }
+        memcpy(pd->children[pd->nchild++], j->id, AT_ID_LEN);
+        left++;
+    }
+    d->left = left;
+    struct mwf *w = d->wf;
+    size_t at = w->n;
+    while (at > 0 && memcmp(w->ids[at - 1], j->id, AT_ID_LEN) > 0)
+        at--;
+    memmove(w->ids + at + 1, w->ids + at, (w->n - at) * AT_ID_LEN);
+    memcpy(w->ids[at], j->id, AT_ID_LEN);
+    w->n++;
+    if (*terminal_by)
+        return d->policy == AT_PARENT_FAIL_DEAD ? AT_STATE_DEAD : AT_STATE_CANCELLED;
+    return left ? AT_STATE_WAITING : 0;
+}
+
+/* Caller holds the lock.  With `wf` (workflow submits) items carry parents. */
+static int enqueue_locked(at_backend *m, at_enqueue_item *items, size_t n, struct pending *pend, struct mq **qs,
+                          struct mwf *wf)
 {
     /* Build every record first, then link them all: a failure before the
      * linking leaves the store untouched (all-or-nothing). */
-    /* One job (the common case) needs no bookkeeping allocations. */
-    struct pending pend1 = {0};
-    struct mq *qs1 = NULL;
-    struct pending *pend = n == 1 ? &pend1 : at__calloc(n, sizeof *pend);
-    struct mq **qs = n == 1 ? &qs1 : at__calloc(n, sizeof *qs);
-    if (!pend || !qs) {
-        if (n != 1) {
-            at__free(pend);
-            at__free(qs);
+    int rc = 0;
+    struct idmap map = {0};
+    if (wf) {
+        size_t cap = 16;
+        while (cap < n * 2)
+            cap *= 2;
+        map.mask = cap - 1;
+        if (!(map.slot = at__malloc(cap * sizeof *map.slot)))
+            return AT_ERR_NOMEM;
+        memset(map.slot, 0xff, cap * sizeof *map.slot);
+        if (wf->n + n > wf->cap) {
+            size_t c = wf->cap ? wf->cap : 16;
+            while (c < wf->n + n)
+                c *= 2;
+            void *v = at__realloc(wf->ids, c * AT_ID_LEN);
+            if (!v) {
+                at__free(map.slot);
+                return AT_ERR_NOMEM;
+            }
+            wf->ids = v;
+            wf->cap = c;
         }
-        return AT_ERR_NOMEM;
     }
-    int rc = lock_and_sync(m);
-    if (rc) {
-        if (n != 1) {
-            at__free(pend);
-            at__free(qs);
-        }
-        return rc;
-    }
+    /* Existing parents' child counts were bumped to reserve room; they are
+     * put back before linking (which appends for real) or on failure. */
     for (size_t i = 0; i < n && rc == 0; i++) {
         at_job_info *ji = &items[i].job;
         const char *key = ji->idempotency_key;
@@ -823,6 +1130,8 @@ static int mem_enqueue(at_backend *m, at_enqueue_item *items, size_t n)
                 items[i].status = AT_ERR_DUPLICATE;
                 memcpy(items[i].result_id, dup, AT_ID_LEN);
                 items[i].result_id[AT_ID_LEN] = '\0';
+                if (wf)
+                    idmap_add(&map, items, i);
                 continue;
             }
             size_t kn = strlen(key);
@@ -839,6 +1148,7 @@ static int mem_enqueue(at_backend *m, at_enqueue_item *items, size_t n)
             ne->expires = m->now + ji->idempotency_ttl_ms;
             pend[i].idem = ne;
         }
+        items[i].status = 0;
         qs[i] = get_queue(m, ji->queue);
         const struct mclass *cls = qs[i] ? get_class(m, qs[i], ji) : NULL;
         struct mjob *j = cls ? at__malloc(sizeof *j + ji->payload_len) : NULL;
@@ -869,6 +1179,10 @@ static int mem_enqueue(at_backend *m, at_enqueue_item *items, size_t n)
             rc = AT_ERR_NOMEM;
             break;
         }
+        if (wf) {
+            idmap_add(&map, items, i);
+            rc = build_deps(m, items, i, pend, &map, wf);
+        }
     }
     if (rc == 0) {
         for (size_t i = 0; i < n; i++) {
@@ -882,16 +1196,24 @@ static int mem_enqueue(at_backend *m, at_enqueue_item *items, size_t n)
             }
         }
     }
+    /* Undo the reservation counts (see build_deps). */
+    for (size_t i = 0; wf && i < n; i++) {
+        struct mjob *j = pend[i].job;
+        if (!j || !j->x || !j->x->dep)
+            continue;
+        for (uint32_t k = 0; k < j->x->dep->nparents; k++) {
+            size_t e = idmap_find(&map, items, j->x->dep->parents[k]);
+            struct mjob *p = e != SIZE_MAX && items[e].status == 0 ? pend[e].job : find_job(m, j->x->dep->parents[k]);
+            if (p && p->x && p->x->dep)
+                p->x->dep->nchild--;
+        }
+    }
+    at__free(map.slot);
     if (rc) {
         for (size_t i = 0; i < n; i++) {
             if (pend[i].job)
                 free_job(pend[i].job);
             at__free(pend[i].idem);
-        }
-        pthread_mutex_unlock(&m->mu);
-        if (n != 1) {
-            at__free(pend);
-            at__free(qs);
         }
         return rc == AT_ERR_NOMEM ? at_store_error(m->store, rc, 0, "out of memory while enqueueing") : rc;
     }
@@ -904,7 +1226,18 @@ static int mem_enqueue(at_backend *m, at_enqueue_item *items, size_t n)
         m->jt[b] = j;
         m->jn++;
         list_insert(j->cls->q, j);
-        enter_state(m, j, j->run_at > m->now ? AT_STATE_SCHEDULED : AT_STATE_READY);
+        int state = 0;
+        struct mjob *by = NULL;
+        if (wf)
+            state = link_deps(m, j, &by);
+        if (state == AT_STATE_DEAD || state == AT_STATE_CANCELLED) {
+            char why[96];
+            snprintf(why, sizeof why, "parent %.*s is %s", AT_ID_LEN, by->id, at_state_name(by->state));
+            set_error(j, why);
+        } else if (state == 0) {
+            state = j->run_at > m->now ? AT_STATE_SCHEDULED : AT_STATE_READY;
+        }
+        enter_state(m, j, state);
         if (pend[i].idem) {
             struct midem *e = pend[i].idem;
             struct midem *old = find_idem(m, e->key, e->hash);
@@ -923,12 +1256,43 @@ static int mem_enqueue(at_backend *m, at_enqueue_item *items, size_t n)
     }
     GROW(m->jt, m->jmask, m->jn, struct mjob, JOB_HASH);
     GROW(m->it, m->imask, m->in, struct midem, I_HASH);
-    pthread_mutex_unlock(&m->mu);
+    return 0;
+}
+
+static int enqueue_common(at_backend *m, at_enqueue_item *items, size_t n, const char *wf_id, const char *guard,
+                          uint64_t token)
+{
+    /* One job (the common case) needs no bookkeeping allocations. */
+    struct pending pend1 = {0};
+    struct mq *qs1 = NULL;
+    struct pending *pend = n == 1 ? &pend1 : at__calloc(n, sizeof *pend);
+    struct mq **qs = n == 1 ? &qs1 : at__calloc(n, sizeof *qs);
+    int rc = (!pend || !qs) ? AT_ERR_NOMEM : lock_and_sync(m);
+    if (rc == 0) {
+        struct mwf *wf = NULL;
+        if (guard) {
+            advance_common(m);
+            struct mjob *g;
+            rc = held(&g, m, guard, token);
+            if (rc == 0 && g->cancel_req)
+                rc = at_store_error(m->store, AT_ERR_CANCELLED, 0, "job %s is marked for cancellation", guard);
+        }
+        if (rc == 0 && wf_id && !(wf = get_wf(m, wf_id)))
+            rc = at_store_error(m->store, AT_ERR_NOMEM, 0, "out of memory");
+        if (rc == 0)
+            rc = enqueue_locked(m, items, n, pend, qs, wf);
+        pthread_mutex_unlock(&m->mu);
+    }
     if (n != 1) {
         at__free(pend);
         at__free(qs);
     }
-    return 0;
+    return rc;
+}
+
+static int mem_enqueue(at_backend *m, at_enqueue_item *items, size_t n)
+{
+    return enqueue_common(m, items, n, NULL, NULL, 0);
 }
 
 /* ----------------------------------------------------------------- claim */
@@ -951,6 +1315,8 @@ static int mem_claim(at_job **jobs, size_t *n_out, int64_t *wake, at_backend *m,
             /* Snapshot first: if it fails the job simply stays READY. */
             heap_remove(q, j);
             q->counts[AT_STATE_READY]--;
+            if (j->x && j->x->dep && j->x->dep->wf)
+                j->x->dep->wf->counts[AT_STATE_READY]--;
             j->attempts++;
             j->token = m->next_token++;
             j->started_at = m->now;
@@ -1313,6 +1679,114 @@ static int mem_stats(at_stats *st, at_backend *m)
     return rc;
 }
 
+/* ------------------------------------------------------------- workflows */
+
+static int mem_wf_submit(at_backend *m, at_enqueue_item *items, size_t n, const char *guard, uint64_t token)
+{
+    return enqueue_common(m, items, n, items[0].job.workflow_id, guard, token);
+}
+
+static int mem_wf_status(at_backend *m, const char *wf_id, uint64_t counts[AT_STATE_COUNT__])
+{
+    LOCK(m);
+    advance_common(m);
+    struct mwf *w = find_wf(m, wf_id);
+    if (w)
+        for (struct mq *q = m->queues; q; q = q->next)
+            advance_queue(m, q); /* due timers move counts */
+    uint64_t total = 0;
+    for (int i = 0; w && i < AT_STATE_COUNT__; i++)
+        total += counts[i] = w->counts[i];
+    pthread_mutex_unlock(&m->mu);
+    return total ? 0 : at_store_error(m->store, AT_ERR_NOTFOUND, 0, "no workflow %s", wf_id);
+}
+
+static int mem_wf_cancel(uint64_t *n_out, at_backend *m, const char *wf_id)
+{
+    LOCK(m);
+    advance_common(m);
+    struct mwf *w = find_wf(m, wf_id);
+    uint64_t total = 0, n = 0, fin0 = 0;
+    for (int i = 0; w && i < AT_STATE_COUNT__; i++)
+        total += w->counts[i];
+    if (w)
+        fin0 = w->counts[AT_STATE_SUCCEEDED] + w->counts[AT_STATE_DEAD] + w->counts[AT_STATE_CANCELLED];
+    for (size_t i = 0; total && i < w->n; i++) {
+        struct mjob *j = find_job(m, w->ids[i]);
+        if (!j)
+            continue;
+        advance_queue(m, j->cls->q);
+        if (j->state >= AT_STATE_SUCCEEDED)
+            continue; /* also the ones an earlier cancel of this loop propagated to */
+        if (j->state == AT_STATE_RUNNING) {
+            if (!j->cancel_req) {
+                j->cancel_req = 1;
+                j->updated_at = m->now;
+                n++;
+            }
+            continue;
+        }
+        leave_state(m, j);
+        enter_state(m, j, AT_STATE_CANCELLED);
+    }
+    /* Cancelled here or by propagation from here: the finished count grew
+     * by exactly those. */
+    if (w)
+        n += w->counts[AT_STATE_SUCCEEDED] + w->counts[AT_STATE_DEAD] + w->counts[AT_STATE_CANCELLED] - fin0;
+    pthread_mutex_unlock(&m->mu);
+    *n_out = n;
+    return total ? 0 : at_store_error(m->store, AT_ERR_NOTFOUND, 0, "no workflow %s", wf_id);
+}
+
+static int mem_wf_jobs(at_job **jobs, size_t *n_out, char *cursor_out, at_backend *m, const char *wf_id,
+                       const char *cursor, size_t limit)
+{
+    uint8_t bin[16];
+    char after[AT_ID_SIZE] = "";
+    if (cursor) {
+        if (at_id_parse(bin, cursor))
+            return at_store_error(m->store, AT_ERR_INVAL, 0, "'%s' is not a cursor of this store", cursor);
+        at_id_format(after, bin);
+    }
+    LOCK(m);
+    advance_common(m);
+    struct mwf *w = find_wf(m, wf_id);
+    size_t n = 0, i = 0;
+    int rc = 0;
+    if (w && after[0]) { /* first id after the cursor: binary search */
+        size_t lo = 0, hi = w->n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (memcmp(w->ids[mid], after, AT_ID_LEN) <= 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        i = lo;
+    }
+    for (; w && i < w->n && n < limit && rc == 0; i++) {
+        struct mjob *j = find_job(m, w->ids[i]);
+        if (!j)
+            continue; /* purged */
+        advance_queue(m, j->cls->q);
+        if ((rc = snapshot(&jobs[n], j)) == 0)
+            n++;
+    }
+    cursor_out[0] = '\0';
+    if (rc == 0 && w && i < w->n && n > 0) {
+        memcpy(cursor_out, w->ids[i - 1], AT_ID_LEN);
+        cursor_out[AT_ID_LEN] = '\0';
+    }
+    pthread_mutex_unlock(&m->mu);
+    if (rc) {
+        for (size_t k = 0; k < n; k++)
+            at_job_free(jobs[k]);
+        n = 0;
+    }
+    *n_out = n;
+    return rc;
+}
+
 static int mem_sched_put(int32_t *created_out, at_backend *m, const char *name, const void *spec, size_t len)
 {
     return at__msched_put(m->sched, created_out, name, spec, len);
@@ -1378,4 +1852,8 @@ const at_store_vtable at__memory_vtable = {
     .sched_fired = mem_sched_fired,
     .lease_acquire = mem_lease_acquire,
     .lease_release = mem_lease_release,
+    .wf_submit = mem_wf_submit,
+    .wf_status = mem_wf_status,
+    .wf_cancel = mem_wf_cancel,
+    .wf_jobs = mem_wf_jobs,
 };

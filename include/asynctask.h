@@ -83,7 +83,8 @@ AT_EXTERN uint32_t at_version_number(void);
     X(CORRUPT, -22, "store data is corrupt or not a store")                        \
     X(RANGE, -23, "value out of range")                                            \
     X(EXISTS, -24, "already exists")                                               \
-    X(INTERNAL, -25, "internal error (a bug in libasynctask)")
+    X(INTERNAL, -25, "internal error (a bug in libasynctask)")                    \
+    X(CYCLE, -26, "workflow dependencies form a cycle")
 
 #define AT__ERR_ENUM(name, value, msg) AT_ERR_##name = (value),
 enum at_error { AT_OK = 0, AT_ERR_MAP(AT__ERR_ENUM) };
@@ -333,6 +334,16 @@ AT_EXTERN const void *at_job_result(const at_job *job, size_t *len_out);
 AT_EXTERN const char *at_job_idempotency_key(const at_job *job);
 /* 1 when cancellation was requested while the job was RUNNING. */
 AT_EXTERN int32_t at_job_cancel_requested(const at_job *job);
+/* The job's workflow id and node name, or NULL. */
+AT_EXTERN const char *at_job_workflow_id(const at_job *job);
+AT_EXTERN const char *at_job_node(const at_job *job);
+/* Its parents (the jobs it waits or waited for): how many, and the id of
+ * parent i (NULL out of range); their results are at_get + at_job_result. */
+AT_EXTERN size_t at_job_parent_count(const at_job *job);
+AT_EXTERN const char *at_job_parent_id(const at_job *job, size_t i);
+/* Parents not yet finished (WAITING jobs), and the AT_PARENT_FAIL_* policy. */
+AT_EXTERN uint32_t at_job_parents_left(const at_job *job);
+AT_EXTERN int32_t at_job_parent_policy(const at_job *job);
 
 /* ------------------------------------------------------------ job control */
 
@@ -447,6 +458,84 @@ AT_EXTERN int at_cron_next(int64_t *next_out, const char *expr, const char *tz, 
 /* Validate a cron expression only: 0, or AT_ERR_INVAL with the 0-based byte
  * offset of the first error in *pos_out (may be NULL; -1 on success). */
 AT_EXTERN int at_cron_check(int32_t *pos_out, const char *expr);
+
+/* ------------------------------------------------------------- workflows */
+
+/*
+ * A workflow: jobs (nodes, each named within the workflow) and dependencies
+ * between them, submitted atomically under one workflow id.  A job with
+ * parents is WAITING until every parent SUCCEEDED, then READY (or SCHEDULED
+ * until its run_at), atomically with the last parent's ack.  When a parent
+ * ends DEAD or CANCELLED the child applies its policy (AT_PARENT_FAIL_*),
+ * and so on down the graph, atomically.  A running job can add nodes to its
+ * own workflow (at_workflow_spawn).  See at_workflow_new(3), ADR/0014.
+ */
+typedef struct at_workflow at_workflow;
+
+/* What a job does when a parent ends DEAD or CANCELLED. */
+#define AT_PARENT_FAIL_CANCEL 0 /* become CANCELLED, and so its descendants (default) */
+#define AT_PARENT_FAIL_RUN 1    /* run anyway: the parent counts as done */
+#define AT_PARENT_FAIL_DEAD 2   /* become DEAD (dead-letter: at_requeue runs it) */
+
+/* Limits of one workflow submission or spawn. */
+#define AT_WORKFLOW_MAX_NODES 100000
+
+AT_EXTERN int at_workflow_new(at_workflow **out);
+AT_EXTERN void at_workflow_free(at_workflow *wf);
+/* Add node `node` (queue-name charset, unique in the workflow: AT_ERR_EXISTS)
+ * whose job is `type` with the payload (copied) and options (copied; an
+ * idempotency key is allowed, RUN_AT and DELAY_MS too). */
+AT_EXTERN int at_workflow_add(at_workflow *wf, const char *node, const char *type, const void *payload,
+                              size_t payload_len, const at_opts *opts);
+/* `child` waits for `parent` (both nodes of wf: AT_ERR_NOTFOUND otherwise;
+ * the same node twice: AT_ERR_INVAL; a repeated edge is kept once).  Cycles
+ * are found at submit. */
+AT_EXTERN int at_workflow_depend(at_workflow *wf, const char *child, const char *parent);
+/* `child` waits for the existing job `job_id` (of any workflow or none). */
+AT_EXTERN int at_workflow_depend_on_job(at_workflow *wf, const char *child, const char *job_id);
+/* The policy of `node` when a parent ends DEAD or CANCELLED. */
+AT_EXTERN int at_workflow_set_policy(at_workflow *wf, const char *node, int32_t on_parent_failure);
+/* A Sidekiq-style batch callback / Celery chord: add node `node` that waits
+ * for every node added before it with AT_PARENT_FAIL_RUN, so it runs once
+ * all of them finished, whatever their outcome (at_workflow_status gives it
+ * the counts). */
+AT_EXTERN int at_workflow_add_completion(at_workflow *wf, const char *node, const char *type,
+                                         const void *payload, size_t payload_len, const at_opts *opts);
+/* Number of nodes. */
+AT_EXTERN size_t at_workflow_count(const at_workflow *wf);
+
+/* Create every job of wf atomically (all or nothing) under a new workflow id
+ * written to wf_id_out (AT_ID_SIZE bytes).  AT_ERR_CYCLE when dependencies
+ * form a cycle (at_store_errmsg names a node on it), AT_ERR_NOTFOUND for an
+ * existing-job parent that does not exist, AT_ERR_INVAL for an empty
+ * workflow or more than AT_WORKFLOW_MAX_NODES nodes.  Afterwards
+ * at_workflow_job_id gives each node's job id; wf may be submitted again (a
+ * new workflow with new ids). */
+AT_EXTERN int at_workflow_submit(char *wf_id_out, at_store *store, at_workflow *wf);
+/* From a running job (`job_id` claimed under `token`): add the nodes of wf to
+ * the job's workflow (its own id if it has none), each also waiting for the
+ * job itself, so they run only once it SUCCEEDED.  Atomic with a check that
+ * the claim is still current (AT_ERR_STALE otherwise: nothing is added).
+ * Nodes get the idempotency key "at:spawn:JOB_ID:NODE" unless they have
+ * one, so a retry of the job that spawns the same nodes again gets the same
+ * jobs, not copies.  at_workflow_job_id gives the ids. */
+AT_EXTERN int at_workflow_spawn(at_store *store, const char *job_id, uint64_t token, at_workflow *wf);
+/* After a submit or spawn: the job id of `node`, or NULL. */
+AT_EXTERN const char *at_workflow_job_id(const at_workflow *wf, const char *node);
+
+/* A workflow's progress: *done_out 1 when none of its jobs is WAITING,
+ * SCHEDULED, READY or RUNNING; *failed_out 1 when any is DEAD or CANCELLED;
+ * counts_out (may be NULL, else AT_STATE_COUNT__ entries indexed by
+ * AT_STATE_*) the jobs per state.  AT_ERR_NOTFOUND for an unknown id. */
+AT_EXTERN int at_workflow_status(int32_t *done_out, int32_t *failed_out, uint64_t *counts_out, at_store *store,
+                                 const char *wf_id);
+/* The workflow's jobs in id order, paged as at_list. */
+AT_EXTERN int at_workflow_jobs(at_job **jobs_out, size_t *n_out, char *cursor_out, at_store *store,
+                               const char *wf_id, const char *cursor, size_t limit);
+/* Cancel every unfinished job of the workflow (RUNNING ones are marked, as
+ * at_cancel does).  *n_out (may be NULL): how many of its jobs changed
+ * (marked or cancelled, also those cancelled by propagation). */
+AT_EXTERN int at_workflow_cancel(uint64_t *n_out, at_store *store, const char *wf_id);
 
 /* ------------------------------------------------------------- schedules */
 

@@ -3,6 +3,8 @@
  * every string and byte buffer, so freeing is one call and a snapshot never
  * points into a store's memory (which may change the moment a lock drops).
  */
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -36,8 +38,11 @@ AT_EXTERN int at_job_create(at_job **out, const at_job_info *in)
         in = &full;
     }
     *out = NULL;
+    size_t nparents = in->parents ? in->nparents : 0;
     size_t need = slen(in->type) + slen(in->queue) + slen(in->idempotency_key) + slen(in->last_error) +
-                  in->payload_len + 1 + (in->result ? in->result_len : 0);
+                  slen(in->workflow_id) + slen(in->node) + in->payload_len + 1 +
+                  (in->result ? in->result_len : 0) + nparents * (sizeof(char *) + AT_ID_SIZE) +
+                  sizeof(char *) /* alignment slack for the parents' pointer array */;
     at_job *j = at__malloc(sizeof *j + need);
     if (!j)
         return AT_ERR_NOMEM;
@@ -56,7 +61,24 @@ AT_EXTERN int at_job_create(at_job **out, const at_job_info *in)
     COPY_STR(queue)
     COPY_STR(idempotency_key)
     COPY_STR(last_error)
+    COPY_STR(workflow_id)
+    COPY_STR(node)
 #undef COPY_STR
+    if (nparents) {
+        /* The pointer array first (aligned), then the ids it points at. */
+        uintptr_t a = ((uintptr_t)p + sizeof(char *) - 1) & ~(uintptr_t)(sizeof(char *) - 1);
+        const char **ptrs = (const char **)a;
+        p = (char *)(ptrs + nparents);
+        for (size_t i = 0; i < nparents; i++) {
+            snprintf(p, AT_ID_SIZE, "%s", in->parents[i] ? in->parents[i] : "");
+            ptrs[i] = p;
+            p += AT_ID_SIZE;
+        }
+        j->info.parents = ptrs;
+    } else {
+        j->info.parents = NULL;
+        j->info.nparents = 0;
+    }
     if (in->payload_len)
         memcpy(p, in->payload, in->payload_len);
     p[in->payload_len] = '\0'; /* a NUL after the bytes: text payloads print safely */
@@ -159,4 +181,28 @@ AT_EXTERN const char *at_job_idempotency_key(const at_job *j)
 AT_EXTERN int32_t at_job_cancel_requested(const at_job *j)
 {
     return OK(j) ? (j->info.cancel_requested != 0) : 0;
+}
+AT_EXTERN const char *at_job_workflow_id(const at_job *j)
+{
+    return OK(j) ? j->info.workflow_id : NULL;
+}
+AT_EXTERN const char *at_job_node(const at_job *j)
+{
+    return OK(j) ? j->info.node : NULL;
+}
+AT_EXTERN size_t at_job_parent_count(const at_job *j)
+{
+    return OK(j) ? j->info.nparents : 0;
+}
+AT_EXTERN const char *at_job_parent_id(const at_job *j, size_t i)
+{
+    return OK(j) && i < j->info.nparents ? j->info.parents[i] : NULL;
+}
+AT_EXTERN uint32_t at_job_parents_left(const at_job *j)
+{
+    return OK(j) ? j->info.parents_left : 0;
+}
+AT_EXTERN int32_t at_job_parent_policy(const at_job *j)
+{
+    return OK(j) ? j->info.on_parent_failure : 0;
 }

@@ -416,5 +416,6 @@ Suite *at_conformance_suite(const char *uri)
     suite_add_tcase(s, ct_tcase_concurrency());
     suite_add_tcase(s, ct_tcase_schedules());
     suite_add_tcase(s, ct_tcase_scheduler());
+    suite_add_tcase(s, ct_tcase_workflows());
     return s;
 }

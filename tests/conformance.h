@@ -144,5 +144,6 @@ TCase *ct_tcase_payload(void);
 TCase *ct_tcase_concurrency(void);
 TCase *ct_tcase_schedules(void);
 TCase *ct_tcase_scheduler(void);
+TCase *ct_tcase_workflows(void);
 
 #endif /* AT_CONFORMANCE_H */

@@ -73,6 +73,13 @@ typedef struct at_job_info {
     const char *last_error;
     const void *result;
     size_t result_len;
+    /* ---- added with vtable version 2: workflows (ADR/0014) ---- */
+    const char *workflow_id;    /* the job's workflow (an id), NULL if none */
+    const char *node;           /* its node name in the workflow, NULL if none */
+    size_t nparents;
+    const char *const *parents; /* ids of the jobs it waits for */
+    int32_t on_parent_failure;  /* AT_PARENT_FAIL_* */
+    uint32_t parents_left;      /* read only: parents not yet finished */
 } at_job_info;
 
 /* Zero every field and set the times to AT_TIME_NONE and `size`. */
@@ -243,6 +250,48 @@ typedef struct at_store_vtable {
     /* If `owner` holds lease `name` with `token`, let it expire now (the
      * token counter is kept) and return 0; else AT_ERR_STALE. */
     int (*lease_release)(at_backend *be, const char *name, const char *owner, uint64_t token);
+
+    /* ---- also version 2: workflows (ADR/0014).  Optional as a group:
+     * without them the at_workflow_* calls give AT_ERR_UNSUPPORTED.  Plain
+     * enqueue never carries parents; these methods do. ---- */
+
+    /* Create the n jobs atomically, as enqueue does (idempotency keys
+     * included), plus dependencies.  Items come in an order where every
+     * parent that is an item of this call comes before its children; other
+     * parents are existing jobs (AT_ERR_NOTFOUND for one that does not
+     * exist: nothing is created).  For each item, each parent is
+     *   SUCCEEDED            satisfied;
+     *   DEAD or CANCELLED    resolved now by the item's on_parent_failure
+     *                        (below);
+     *   anything else        pending: the item waits for it.
+     * An item with pending parents is WAITING with parents_left = their
+     * number (run_at kept); else it starts as a plain enqueue would.
+     * Whenever a job becomes SUCCEEDED (ack, ack_many), each WAITING child
+     * counts it done, and a child with none left becomes SCHEDULED or READY
+     * by its run_at, in the same atomic step.  Whenever a job becomes DEAD or
+     * CANCELLED (fail, lease expiry, cancel, wf_cancel, or this very rule),
+     * each WAITING child applies its on_parent_failure in the same atomic
+     * step: AT_PARENT_FAIL_CANCEL -> CANCELLED, AT_PARENT_FAIL_DEAD -> DEAD
+     * (each with last_error naming the parent, and the rule applies again to
+     * its own children), AT_PARENT_FAIL_RUN -> counted as done.
+     * Guard: when guard_id is not NULL, create nothing and return
+     * AT_ERR_STALE unless job guard_id is RUNNING under guard_token
+     * (AT_ERR_CANCELLED if it is marked for cancellation), checked in the
+     * same atomic step (a spawning job that lost its lease adds nothing). */
+    int (*wf_submit)(at_backend *be, at_enqueue_item *items, size_t n, const char *guard_id,
+                     uint64_t guard_token);
+    /* Counts of the workflow's jobs per state (counts_out indexed by
+     * AT_STATE_*, entry 0 unused), kept incrementally: O(1) or O(states),
+     * never O(jobs).  AT_ERR_NOTFOUND if it has no job. */
+    int (*wf_status)(at_backend *be, const char *wf_id, uint64_t counts_out[AT_STATE_COUNT__]);
+    /* Cancel every job of the workflow as cancel would (RUNNING ones are
+     * marked), atomically, with the propagation rule; *n_out: how many of
+     * its jobs changed (marked, cancelled, or cancelled by propagation).
+     * AT_ERR_NOTFOUND if it has no job. */
+    int (*wf_cancel)(uint64_t *n_out, at_backend *be, const char *wf_id);
+    /* As list, for the jobs of one workflow in id order. */
+    int (*wf_jobs)(at_job **jobs_out, size_t *n_out, char *cursor_out, at_backend *be, const char *wf_id,
+                   const char *cursor, size_t limit);
 } at_store_vtable;
 
 /* Register a backend under vt->scheme.  `vt` must stay valid for the life of
