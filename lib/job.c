@@ -41,7 +41,7 @@ AT_EXTERN int at_job_create(at_job **out, const at_job_info *in)
     size_t nparents = in->parents ? in->nparents : 0;
     size_t need = slen(in->type) + slen(in->queue) + slen(in->idempotency_key) + slen(in->last_error) +
                   slen(in->workflow_id) + slen(in->node) + in->payload_len + 1 +
-                  (in->result ? in->result_len : 0) + nparents * (sizeof(char *) + AT_ID_SIZE) +
+                  (in->result ? in->result_len + 1 : 0) + nparents * (sizeof(char *) + AT_ID_SIZE) +
                   sizeof(char *) /* alignment slack for the parents' pointer array */;
     at_job *j = at__malloc(sizeof *j + need);
     if (!j)
@@ -87,6 +87,7 @@ AT_EXTERN int at_job_create(at_job **out, const at_job_info *in)
     if (in->result) {
         if (in->result_len)
             memcpy(p, in->result, in->result_len);
+        p[in->result_len] = '\0'; /* as for payloads: text results print safely */
         j->info.result = p;
     } else {
         j->info.result_len = 0;
