@@ -435,6 +435,9 @@ static void release(at_backend *m, struct mjob *j)
     leave_state(m, j);
     bool ready = j->run_at <= m->now && heap_reserve(j->cls->q, 1) == 0;
     enter_state_raw(m, j, ready ? AT_STATE_READY : AT_STATE_SCHEDULED);
+    /* Pollers blocked on its queue learn of it now, not at their timeout
+     * (the wake-up lock nests inside the store lock, never the reverse). */
+    at_store_notify(m->store);
 }
 
 /* The rule of store.h's wf_submit, applied from `root` down with an

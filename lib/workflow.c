@@ -409,6 +409,9 @@ static int submit(at_store *st, at_workflow *wf, const char *wf_id, const char *
         at_job_info *j = &items[k].job;
         if ((rc = at__store_fill_job(st, j, w->type, w->payload, w->payload_len, &o)) != 0)
             goto out;
+        /* The queue name lives in the options struct: point at the node's
+         * own copy, not at `o`, which the next iteration overwrites. */
+        j->queue = w->opts.queue[0] ? w->opts.queue : "default";
         j->workflow_id = wf_id;
         j->node = w->name;
         j->on_parent_failure = w->policy;
@@ -543,5 +546,7 @@ AT_EXTERN int at_workflow_cancel(uint64_t *n_out, at_store *st, const char *wf_i
     rc = st->vt->wf_cancel(&n, st->be, canon);
     if (n_out)
         *n_out = n;
+    if (rc == 0)
+        at_store_notify(st); /* RUN-policy children may have been released */
     return rc;
 }

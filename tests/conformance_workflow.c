@@ -11,6 +11,7 @@
 
 #include "conformance.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,6 +180,50 @@ START_TEST(fan_out_of_1000_and_fan_in)
     status(wf, &fin, NULL, c);
     ck_assert_int_eq(fin, 1);
     ck_assert_uint_eq(c[AT_STATE_SUCCEEDED], 1002);
+}
+END_TEST
+
+struct blocked_poll {
+    const char *queue;
+    at_job *job;
+    int64_t took_ms;
+};
+
+static void *poll_thread(void *arg)
+{
+    struct blocked_poll *b = arg;
+    const char *qs[1] = {b->queue};
+    size_t n = 0;
+    int64_t t0 = ct_mono_ms();
+    if (at_poll(&b->job, &n, ct_store, qs, 1, 1, 5000) != 0 || n != 1)
+        b->job = NULL;
+    b->took_ms = ct_mono_ms() - t0;
+    return NULL;
+}
+
+START_TEST(nodes_keep_their_own_queues_and_a_release_wakes_a_blocked_poller)
+{
+    const char *qa = CT_Q("qa");
+    char qb[200];
+    snprintf(qb, sizeof qb, "%s", CT_Q("qb"));
+    wf_new();
+    node("a", qa), node("b", qb);
+    dep("b", "a");
+    submit(NULL);
+    ck_assert_str_eq(at_job_queue(ct_get(id_of("a"))), qa);
+    ck_assert_str_eq(at_job_queue(ct_get(id_of("b"))), qb);
+    at_job *a = claim_node(qa, "a");
+    struct blocked_poll bp = {.queue = qb};
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, poll_thread, &bp), 0);
+    ct_sleep_real(100); /* let it block */
+    int64_t t0 = ct_mono_ms();
+    ack(a);
+    pthread_join(t, NULL);
+    ck_assert_ptr_nonnull(bp.job);
+    ct_keep_job(bp.job);
+    ck_assert_str_eq(at_job_node(bp.job), "b");
+    ck_assert_int_lt(ct_mono_ms() - t0, 500);
 }
 END_TEST
 
@@ -695,6 +740,7 @@ TCase *ct_tcase_workflows(void)
     tcase_add_test(tc, chain_releases_each_child_with_its_parents_ack);
     tcase_add_test(tc, diamond_join_waits_for_both_branches);
     tcase_add_test(tc, fan_out_of_1000_and_fan_in);
+    tcase_add_test(tc, nodes_keep_their_own_queues_and_a_release_wakes_a_blocked_poller);
     tcase_add_test(tc, a_waiting_job_with_a_future_run_at_is_scheduled_when_released);
     tcase_add_test(tc, dead_parent_cancels_descendants_by_default);
     tcase_add_test(tc, run_anyway_policy_runs_after_a_dead_parent);
