@@ -18,8 +18,14 @@
  *              file; two handles (connections, as two processes have)
  *              compete for the lease and get growing tokens; a firing with
  *              a stale token changes nothing; a version-1 file is upgraded
+ *   workflows  a version-2 file is upgraded and its jobs can be parents; a
+ *              waiting child survives reopening and is released by an ack
+ *              through another connection; two processes acking a child's
+ *              last two parents at once release it once; a 10,000-wide
+ *              fan-out and fan-in; purge forgets a finished workflow
  *   plans      EXPLAIN QUERY PLAN of every cached statement: claim, due
- *              lookup, idempotency, listing and purge use indexes
+ *              lookup, idempotency, listing, purge and the workflow tables
+ *              use indexes
  *
  * Each test makes its own temporary directory and removes it.  Processes
  * are forked before any store is opened in the parent (a store never
@@ -54,6 +60,7 @@
 /* Hidden helpers of backends/sqlite.c (this program links libat_core). */
 int at__sqlite_fs_is_network(long f_type);
 const char *at__sqlite_statement(size_t i);
+const char *at__sqlite_schema_step(size_t v);
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -1027,28 +1034,65 @@ static int64_t user_version(const char *path)
     return v;
 }
 
-START_TEST(version_1_file_is_upgraded_in_place_keeping_its_jobs)
+/* A file as a release with schema `version` made it: the steps up to that
+ * version, stamped, holding one READY job JOB_A of type "old" in queue
+ * "default" written with the columns that version knows. */
+static void make_old_store(int version)
 {
-    /* A version-1 file is this schema without the scheduler's tables. */
-    at_store *s = open_uri(NULL);
-    char id[AT_ID_SIZE];
-    ck_assert_int_eq(at_enqueue(id, s, "old", "x", 1, NULL), 0);
-    at_store_close(s);
-    ck_assert_int_eq(user_version(g_db), 2);
     sqlite3 *db;
     ck_assert_int_eq(sqlite3_open(g_db, &db), SQLITE_OK);
-    ck_assert_int_eq(
-        sqlite3_exec(db, "DROP TABLE schedules; DROP TABLE leases; PRAGMA user_version=1", NULL, NULL, NULL),
-        SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL), SQLITE_OK);
+    for (int v = 0; v < version; v++) {
+        const char *step = at__sqlite_schema_step((size_t)v);
+        ck_assert_ptr_nonnull(step);
+        ck_assert_msg(sqlite3_exec(db, step, NULL, NULL, NULL) == SQLITE_OK, "step %d: %s", v,
+                      sqlite3_errmsg(db));
+    }
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "PRAGMA application_id=%d; PRAGMA user_version=%d;"
+             "INSERT INTO queues(qid, name, n3) VALUES(1, 'default', 1);",
+             0x6174736b, version);
+    ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    uint8_t id[16];
+    ck_assert_int_eq(at_id_parse(id, JOB_A), 0);
+    sqlite3_stmt *st;
+    ck_assert_int_eq(sqlite3_prepare_v2(
+                         db,
+                         "INSERT INTO jobs(id, qid, state, priority, run_at, attempts, max_attempts,"
+                         " token, created_at, updated_at, lease_ms, backoff_base_ms, backoff_cap_ms,"
+                         " backoff_jitter, cancel_req, type, payload)"
+                         " VALUES(?1, 1, 3, 0, ?2, 0, 3, 0, ?2, ?2, 30000, 1000, 60000, 0, 0, 'old', x'78')",
+                         -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, T0);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
     sqlite3_close(db);
-    ck_assert_int_eq(user_version(g_db), 1);
+    ck_assert_int_eq(user_version(g_db), version);
+}
 
-    s = open_uri(NULL);
-    ck_assert_int_eq(user_version(g_db), 2);
+/* The old job as the upgraded store shows it: unchanged, in no workflow. */
+static void assert_old_job(at_store *s)
+{
     at_job *j;
-    ck_assert_int_eq(at_get(&j, s, id), 0);
+    ck_assert_int_eq(at_get(&j, s, JOB_A), 0);
     ck_assert_str_eq(at_job_type(j), "old");
+    ck_assert_int_eq(at_job_state(j), AT_STATE_READY);
+    ck_assert_ptr_null(at_job_workflow_id(j));
+    ck_assert_ptr_null(at_job_node(j));
+    ck_assert_uint_eq(at_job_parent_count(j), 0);
     at_job_free(j);
+    ck_assert_uint_eq(count_state(s, AT_STATE_READY), 1);
+}
+
+START_TEST(version_1_file_is_upgraded_in_place_keeping_its_jobs)
+{
+    make_old_store(1);
+    at_store *s = open_uri(NULL);
+    ck_assert_int_eq(user_version(g_db), 3);
+    assert_old_job(s);
     add_schedule(s, "hourly", "0 * * * *", 1);
     uint64_t token = 0;
     int64_t left = 0;
@@ -1056,6 +1100,349 @@ START_TEST(version_1_file_is_upgraded_in_place_keeping_its_jobs)
     ck_assert_uint_eq(token, 1);
     at_store_close(s);
     assert_integrity(g_db);
+}
+END_TEST
+
+START_TEST(version_2_file_is_upgraded_in_place_and_its_jobs_can_be_parents)
+{
+    make_old_store(2);
+    at_store *s = open_uri(NULL);
+    ck_assert_int_eq(user_version(g_db), 3);
+    assert_old_job(s);
+    /* A row written before the workflow columns existed is a parent like
+     * any other: its ack releases the new child. */
+    at_workflow *wf;
+    ck_assert_int_eq(at_workflow_new(&wf), 0);
+    ck_assert_int_eq(at_workflow_add(wf, "after", "new", NULL, 0, NULL), 0);
+    ck_assert_int_eq(at_workflow_depend_on_job(wf, "after", JOB_A), 0);
+    char wf_id[AT_ID_SIZE];
+    int rc = at_workflow_submit(wf_id, s, wf);
+    ck_assert_msg(rc == 0, "submit: %s (%s)", at_err_name(rc), at_last_error());
+    char after[AT_ID_SIZE];
+    snprintf(after, sizeof after, "%s", at_workflow_job_id(wf, "after"));
+    at_workflow_free(wf);
+    at_job *j;
+    ck_assert_int_eq(at_get(&j, s, after), 0);
+    ck_assert_int_eq(at_job_state(j), AT_STATE_WAITING);
+    ck_assert_str_eq(at_job_parent_id(j, 0), JOB_A);
+    at_job_free(j);
+    const char *q[] = {"default"};
+    size_t n = 0;
+    ck_assert_int_eq(at_poll(&j, &n, s, q, 1, 1, 0), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(at_job_id(j), JOB_A);
+    ck_assert_int_eq(at_ack(s, JOB_A, at_job_token(j), NULL, 0), 0);
+    at_job_free(j);
+    ck_assert_int_eq(at_get(&j, s, after), 0);
+    ck_assert_int_eq(at_job_state(j), AT_STATE_READY);
+    at_job_free(j);
+    at_store_close(s);
+    assert_integrity(g_db);
+}
+END_TEST
+
+/* -------------------------------------------------------------- workflows */
+
+/* Submit `wf` on s; the node ids are read with at_workflow_job_id. */
+static void submit_wf(char wf_id[AT_ID_SIZE], at_store *s, at_workflow *wf)
+{
+    int rc = at_workflow_submit(wf_id, s, wf);
+    ck_assert_msg(rc == 0, "submit: %s (%s)", at_err_name(rc), at_last_error());
+}
+
+static at_workflow *wf_join(const char *queue)
+{
+    /* a and b, then c waiting for both. */
+    at_opts *o;
+    at_opts_new(&o);
+    at_opts_set_str(o, AT_OPT_QUEUE, queue);
+    at_workflow *wf;
+    ck_assert_int_eq(at_workflow_new(&wf), 0);
+    ck_assert_int_eq(at_workflow_add(wf, "a", "step", NULL, 0, o), 0);
+    ck_assert_int_eq(at_workflow_add(wf, "b", "step", NULL, 0, o), 0);
+    ck_assert_int_eq(at_workflow_add(wf, "c", "join", NULL, 0, o), 0);
+    ck_assert_int_eq(at_workflow_depend(wf, "c", "a"), 0);
+    ck_assert_int_eq(at_workflow_depend(wf, "c", "b"), 0);
+    at_opts_free(o);
+    return wf;
+}
+
+static int32_t state_of(at_store *s, const char *id)
+{
+    at_job *j;
+    ck_assert_int_eq(at_get(&j, s, id), 0);
+    int32_t st = at_job_state(j);
+    at_job_free(j);
+    return st;
+}
+
+/* Claim the one ready job of `queue`: it must be `id`. */
+static uint64_t claim_id(at_store *s, const char *queue, const char *id)
+{
+    const char *q[] = {queue};
+    at_job *j;
+    size_t n = 0;
+    ck_assert_int_eq(at_poll(&j, &n, s, q, 1, 1, 0), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(at_job_id(j), id);
+    uint64_t token = at_job_token(j);
+    at_job_free(j);
+    return token;
+}
+
+START_TEST(waiting_child_survives_reopening_and_is_released_through_another_connection)
+{
+    at_store *s = open_uri("?sync=normal");
+    at_workflow *wf = wf_join("wq");
+    char wf_id[AT_ID_SIZE], a[AT_ID_SIZE], b[AT_ID_SIZE], c[AT_ID_SIZE];
+    submit_wf(wf_id, s, wf);
+    snprintf(a, sizeof a, "%s", at_workflow_job_id(wf, "a"));
+    snprintf(b, sizeof b, "%s", at_workflow_job_id(wf, "b"));
+    snprintf(c, sizeof c, "%s", at_workflow_job_id(wf, "c"));
+    at_workflow_free(wf);
+    uint64_t ta = claim_id(s, "wq", a);
+    uint64_t tb = claim_id(s, "wq", b);
+    ck_assert_int_eq(at_ack(s, a, ta, NULL, 0), 0);
+    at_store_close(s);
+
+    /* Mid-way, from the file alone: c still waits for b, and knows both. */
+    s = open_uri("?sync=normal");
+    at_job *j;
+    ck_assert_int_eq(at_get(&j, s, c), 0);
+    ck_assert_int_eq(at_job_state(j), AT_STATE_WAITING);
+    ck_assert_uint_eq(at_job_parents_left(j), 1);
+    ck_assert_uint_eq(at_job_parent_count(j), 2);
+    ck_assert_str_eq(at_job_parent_id(j, 0), a);
+    ck_assert_str_eq(at_job_parent_id(j, 1), b);
+    ck_assert_str_eq(at_job_workflow_id(j), wf_id);
+    ck_assert_str_eq(at_job_node(j), "c");
+    at_job_free(j);
+    const char *q[] = {"wq"};
+    size_t n = 1;
+    ck_assert_int_eq(at_poll(&j, &n, s, q, 1, 1, 0), 0);
+    ck_assert_uint_eq(n, 0); /* a waiting job is never claimable */
+
+    /* b's holder acks through a connection of its own, as another process
+     * would: the first connection sees c released and can claim it. */
+    at_store *other = open_uri("?sync=normal");
+    ck_assert_int_eq(at_ack(other, b, tb, NULL, 0), 0);
+    at_store_close(other);
+    ck_assert_int_eq(state_of(s, c), AT_STATE_READY);
+    uint64_t counts[AT_STATE_COUNT__];
+    int32_t done = -1, failed = -1;
+    ck_assert_int_eq(at_workflow_status(&done, &failed, counts, s, wf_id), 0);
+    ck_assert_int_eq(done, 0);
+    ck_assert_uint_eq(counts[AT_STATE_SUCCEEDED], 2);
+    ck_assert_uint_eq(counts[AT_STATE_READY], 1);
+    ck_assert_uint_eq(counts[AT_STATE_WAITING], 0);
+    ck_assert_int_eq(at_ack(s, c, claim_id(s, "wq", c), NULL, 0), 0);
+    ck_assert_int_eq(at_workflow_status(&done, &failed, counts, s, wf_id), 0);
+    ck_assert_int_eq(done, 1);
+    ck_assert_int_eq(failed, 0);
+    ck_assert_uint_eq(counts[AT_STATE_SUCCEEDED], 3);
+    at_store_close(s);
+    assert_integrity(g_db);
+}
+END_TEST
+
+#define RACE_ROUNDS 20
+
+struct race_arg {
+    char id[AT_ID_SIZE];
+    uint64_t token;
+    int go[2]; /* closed by the parent to start both at once */
+};
+
+static void race_acker(void *arg, int fd)
+{
+    struct race_arg *r = arg;
+    at_store *s;
+    char uri[800];
+    snprintf(uri, sizeof uri, "sqlite:%s?sync=normal", g_db);
+    /* Only the parent may hold the write end, or the read never ends. */
+    close(r->go[1]);
+    if (at_store_open(&s, uri) != 0)
+        _exit(2);
+    if (write(fd, "r", 1) != 1)
+        _exit(3);
+    char c;
+    while (read(r->go[0], &c, 1) > 0)
+        ;
+    int rc = at_ack(s, r->id, r->token, NULL, 0);
+    at_store_close(s);
+    _exit(rc == 0 ? 0 : 10 - rc);
+}
+
+START_TEST(two_processes_acking_the_last_two_parents_release_the_child_once)
+{
+    char wf_ids[RACE_ROUNDS][AT_ID_SIZE], cs[RACE_ROUNDS][AT_ID_SIZE], queue[RACE_ROUNDS][16];
+    for (int round = 0; round < RACE_ROUNDS; round++) {
+        /* A queue per round: the joins released earlier stay out of the
+         * way of this round's claims. */
+        snprintf(queue[round], sizeof queue[round], "race%d", round);
+        at_store *s = open_uri("?sync=normal");
+        at_workflow *wf = wf_join(queue[round]);
+        submit_wf(wf_ids[round], s, wf);
+        struct race_arg r[2];
+        snprintf(r[0].id, sizeof r[0].id, "%s", at_workflow_job_id(wf, "a"));
+        snprintf(r[1].id, sizeof r[1].id, "%s", at_workflow_job_id(wf, "b"));
+        snprintf(cs[round], sizeof cs[round], "%s", at_workflow_job_id(wf, "c"));
+        at_workflow_free(wf);
+        r[0].token = claim_id(s, queue[round], r[0].id);
+        r[1].token = claim_id(s, queue[round], r[1].id);
+        at_store_close(s); /* no store crosses fork() */
+        int go[2];
+        ck_assert_int_eq(pipe(go), 0);
+        pid_t pids[2];
+        int fds[2];
+        for (int k = 0; k < 2; k++) {
+            r[k].go[0] = go[0];
+            r[k].go[1] = go[1];
+            pids[k] = spawn(race_acker, &r[k], &fds[k]);
+        }
+        close(go[0]);
+        char c;
+        for (int k = 0; k < 2; k++)
+            ck_assert_int_eq(read(fds[k], &c, 1), 1);
+        close(go[1]); /* both are blocked on it: they ack together */
+        for (int k = 0; k < 2; k++) {
+            int st;
+            waitpid(pids[k], &st, 0);
+            close(fds[k]);
+            ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "round %d: acker %d status %d", round, k,
+                          st);
+        }
+    }
+    at_store *s = open_uri("?sync=normal");
+    /* Each join is READY once: the queue counts, its workflow's counts and
+     * the claims agree. */
+    ck_assert_uint_eq(count_state(s, AT_STATE_READY), RACE_ROUNDS);
+    ck_assert_uint_eq(count_state(s, AT_STATE_WAITING), 0);
+    for (int round = 0; round < RACE_ROUNDS; round++) {
+        uint64_t counts[AT_STATE_COUNT__];
+        ck_assert_int_eq(at_workflow_status(NULL, NULL, counts, s, wf_ids[round]), 0);
+        ck_assert_uint_eq(counts[AT_STATE_SUCCEEDED], 2);
+        ck_assert_uint_eq(counts[AT_STATE_READY], 1);
+        ck_assert_uint_eq(counts[AT_STATE_WAITING], 0);
+        at_job *j;
+        ck_assert_int_eq(at_get(&j, s, cs[round]), 0);
+        ck_assert_int_eq(at_job_state(j), AT_STATE_READY);
+        ck_assert_uint_eq(at_job_parents_left(j), 0);
+        at_job_free(j);
+        const char *q[] = {queue[round]};
+        at_job *jobs[2];
+        size_t n = 0;
+        ck_assert_int_eq(at_poll(jobs, &n, s, q, 1, 2, 0), 0);
+        ck_assert_uint_eq(n, 1);
+        ck_assert_str_eq(at_job_id(jobs[0]), cs[round]);
+        at_job_free(jobs[0]);
+    }
+    at_store_close(s);
+    assert_integrity(g_db);
+}
+END_TEST
+
+#define FAN 10000
+
+START_TEST(fan_out_of_10000_and_fan_in_release_the_merge_after_the_last_ack)
+{
+    at_store *s = open_uri("?sync=normal");
+    at_workflow *wf;
+    ck_assert_int_eq(at_workflow_new(&wf), 0);
+    ck_assert_int_eq(at_workflow_add(wf, "root", "split", NULL, 0, NULL), 0);
+    char name[32];
+    for (int i = 0; i < FAN; i++) {
+        snprintf(name, sizeof name, "c%d", i);
+        ck_assert_int_eq(at_workflow_add(wf, name, "chunk", NULL, 0, NULL), 0);
+        ck_assert_int_eq(at_workflow_depend(wf, name, "root"), 0);
+    }
+    ck_assert_int_eq(at_workflow_add(wf, "merge", "merge", NULL, 0, NULL), 0);
+    for (int i = 0; i < FAN; i++) {
+        snprintf(name, sizeof name, "c%d", i);
+        ck_assert_int_eq(at_workflow_depend(wf, "merge", name), 0);
+    }
+    char wf_id[AT_ID_SIZE], root[AT_ID_SIZE], merge[AT_ID_SIZE];
+    submit_wf(wf_id, s, wf);
+    snprintf(root, sizeof root, "%s", at_workflow_job_id(wf, "root"));
+    snprintf(merge, sizeof merge, "%s", at_workflow_job_id(wf, "merge"));
+    at_workflow_free(wf);
+    uint64_t counts[AT_STATE_COUNT__];
+    ck_assert_int_eq(at_workflow_status(NULL, NULL, counts, s, wf_id), 0);
+    ck_assert_uint_eq(counts[AT_STATE_READY], 1);
+    ck_assert_uint_eq(counts[AT_STATE_WAITING], FAN + 1);
+    at_job *m;
+    ck_assert_int_eq(at_get(&m, s, merge), 0);
+    ck_assert_uint_eq(at_job_parent_count(m), FAN);
+    ck_assert_uint_eq(at_job_parents_left(m), FAN);
+    at_job_free(m);
+
+    ck_assert_int_eq(at_ack(s, root, claim_id(s, "default", root), NULL, 0), 0);
+    ck_assert_uint_eq(count_state(s, AT_STATE_READY), FAN);
+    const char *q[] = {"default"};
+    size_t acked = 0;
+    while (acked < FAN) {
+        at_job *jobs[500];
+        const char *ids[500];
+        uint64_t tokens[500];
+        int32_t res[500];
+        size_t n = 0;
+        ck_assert_int_eq(at_poll(jobs, &n, s, q, 1, 500, 0), 0);
+        ck_assert_uint_eq(n, 500);
+        for (size_t i = 0; i < n; i++) {
+            ck_assert_str_eq(at_job_type(jobs[i]), "chunk");
+            ids[i] = at_job_id(jobs[i]);
+            tokens[i] = at_job_token(jobs[i]);
+        }
+        ck_assert_int_eq(at_ack_many(res, s, n, ids, tokens), 0);
+        for (size_t i = 0; i < n; i++) {
+            ck_assert_int_eq(res[i], 0);
+            at_job_free(jobs[i]);
+        }
+        acked += n;
+        ck_assert_int_eq(at_get(&m, s, merge), 0);
+        ck_assert_int_eq(at_job_state(m), acked < FAN ? AT_STATE_WAITING : AT_STATE_READY);
+        ck_assert_uint_eq(at_job_parents_left(m), FAN - acked);
+        at_job_free(m);
+    }
+    ck_assert_int_eq(at_ack(s, merge, claim_id(s, "default", merge), NULL, 0), 0);
+    int32_t done = 0;
+    ck_assert_int_eq(at_workflow_status(&done, NULL, counts, s, wf_id), 0);
+    ck_assert_int_eq(done, 1);
+    ck_assert_uint_eq(counts[AT_STATE_SUCCEEDED], FAN + 2);
+    at_store_close(s);
+}
+END_TEST
+
+START_TEST(purging_a_finished_workflow_forgets_it_and_its_edges)
+{
+    at_store *s = open_uri("?sync=normal");
+    at_workflow *wf = wf_join("default");
+    char wf_id[AT_ID_SIZE];
+    submit_wf(wf_id, s, wf);
+    const char *order[] = {"a", "b", "c"};
+    for (int i = 0; i < 3; i++) {
+        const char *id = at_workflow_job_id(wf, order[i]);
+        ck_assert_int_eq(at_ack(s, id, claim_id(s, "default", id), NULL, 0), 0);
+    }
+    at_workflow_free(wf);
+    uint64_t n = 0;
+    sleep_ms(3); /* purge takes jobs finished strictly before now - 0 */
+    ck_assert_int_eq(at_purge(&n, s, 0), 0);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_int_eq(at_workflow_status(NULL, NULL, NULL, s, wf_id), AT_ERR_NOTFOUND);
+    at_store_close(s);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(g_db, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "SELECT (SELECT count(*) FROM deps) + (SELECT count(*) FROM wf_jobs)"
+                                        " + (SELECT count(*) FROM workflows)",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    ck_assert_int_eq(sqlite3_column_int(st, 0), 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
 }
 END_TEST
 
@@ -1067,6 +1454,7 @@ START_TEST(every_statement_searches_jobs_through_an_index)
     sqlite3 *db;
     ck_assert_int_eq(sqlite3_open(g_db, &db), SQLITE_OK);
     int seen_claim = 0, seen_due = 0, seen_idem = 0, seen_list = 0, seen_purge = 0, seen_lease = 0;
+    int seen_children = 0, seen_parents = 0, seen_members = 0;
     for (size_t i = 0; at__sqlite_statement(i); i++) {
         const char *sql = at__sqlite_statement(i);
         char eqp[2048];
@@ -1086,6 +1474,18 @@ START_TEST(every_statement_searches_jobs_through_an_index)
         int lease_scan = strstr(plan, "SCAN jobs USING INDEX jobs_lease") != NULL;
         ck_assert_msg(!strstr(plan, "SCAN jobs") || lease_scan, "%s\nscans jobs:\n%s", sql, plan);
         ck_assert_msg(!strstr(plan, "SCAN idem"), "%s\nscans idem:\n%s", sql, plan);
+        /* Workflows: a finishing job's children, a job's parents and a
+         * workflow's members are each one index range. */
+        ck_assert_msg(!strstr(plan, "SCAN deps") && !strstr(plan, "SCAN wf_jobs") &&
+                          !strstr(plan, "SCAN workflows"),
+                      "%s\nscans a workflow table:\n%s", sql, plan);
+        if (strstr(plan, "SEARCH deps USING PRIMARY KEY (parent=?)"))
+            seen_children = 1;
+        if (strstr(plan, "deps_child (child=?)"))
+            seen_parents = 1;
+        if (strstr(plan, "SEARCH w USING PRIMARY KEY (workflow=?)") ||
+            strstr(plan, "SEARCH wf_jobs USING PRIMARY KEY (workflow=?"))
+            seen_members = 1;
         if (strstr(sql, "ORDER BY priority DESC") && strstr(plan, "INDEX jobs_ready (qid=?)"))
             seen_claim = 1;
         if (strstr(plan, "jobs_sched (qid=? AND run_at<?)"))
@@ -1106,6 +1506,9 @@ START_TEST(every_statement_searches_jobs_through_an_index)
     ck_assert_msg(seen_list, "no listing through jobs_list");
     ck_assert_msg(seen_purge, "no purge through jobs_fin");
     ck_assert_msg(seen_lease, "no lease expiry through jobs_lease");
+    ck_assert_msg(seen_children, "no children lookup by the deps primary key");
+    ck_assert_msg(seen_parents, "no parents lookup through deps_child");
+    ck_assert_msg(seen_members, "no member lookup by the wf_jobs primary key");
 }
 END_TEST
 
@@ -1152,6 +1555,13 @@ int main(void)
     tcase_add_test(tc, two_handles_compete_for_one_lease_and_tokens_only_grow);
     tcase_add_test(tc, firing_with_a_stale_token_is_rejected_and_changes_nothing);
     tcase_add_test(tc, version_1_file_is_upgraded_in_place_keeping_its_jobs);
+    suite_add_tcase(s, tc);
+    tc = tcase("workflows", 60);
+    tcase_add_test(tc, version_2_file_is_upgraded_in_place_and_its_jobs_can_be_parents);
+    tcase_add_test(tc, waiting_child_survives_reopening_and_is_released_through_another_connection);
+    tcase_add_test(tc, two_processes_acking_the_last_two_parents_release_the_child_once);
+    tcase_add_test(tc, fan_out_of_10000_and_fan_in_release_the_merge_after_the_last_ack);
+    tcase_add_test(tc, purging_a_finished_workflow_forgets_it_and_its_edges);
     suite_add_tcase(s, tc);
     tc = tcase("plans", 30);
     tcase_add_test(tc, every_statement_searches_jobs_through_an_index);
