@@ -29,6 +29,14 @@
  * Schedules and leases (vtable version 2) share one slot of their own,
  * {prefix/sched}: a firing is fenced by the scheduler lease in one script.
  *
+ * Workflows (vtable version 2): a job of a workflow carries a workflow part
+ * in its record (flag F_WF) and its workflow's dependency state lives under
+ * {prefix/wf:ID}.  Every transition of such a job, in whichever queue
+ * script, updates the workflow's counts and tells its children in the same
+ * script; those keys are found while the script runs (ADR 0008,
+ * "Workflows", says what that means for Cluster).  A plain job pays a flag
+ * test.
+ *
  * Acks come one job per call from many threads; they are group-committed
  * into one script call (rd_ack), and at_ack_many sends a claimed batch as
  * one (rd_ack_many).  The hot scripts write in bulk (ADR 0008).
@@ -84,10 +92,15 @@
  * neither the prefix nor the queue-name charset, so no queue's {P:Q} can
  * be this tag. */
 #define SCHED_TAG "sched"
+/* A workflow's dependency state: the hash tag {P/wf:W} (ADR 0008,
+ * "Workflows"), 5 keys in the order the workflow scripts take them. */
+#define WF_TAG "wf"
+#define WKEYS 5
+static const char k_wf_suffix[WKEYS] = {'c', 'l', 'n', 'j', 'q'};
 
 enum { SC_ENQUEUE, SC_CLAIM, SC_ACK, SC_FAIL, SC_TOUCH, SC_CANCEL, SC_GET, SC_SCAN, SC_REQUEUE, SC_PURGE,
        SC_PURGE_KEYS, SC_STATS, SC_SCHED_PUT, SC_SCHED_PAUSE, SC_SCHED_FIRED, SC_LEASE_ACQUIRE,
-       SC_LEASE_RELEASE, SC_COUNT };
+       SC_LEASE_RELEASE, SC_WF_SUBMIT, SC_WF_STATUS, SC_WF_CANCEL, SC_COUNT };
 
 static const struct {
     const char *name;
@@ -99,6 +112,7 @@ static const struct {
     {"purge", k_redis_purge},     {"purge_keys", k_redis_purge_keys}, {"stats", k_redis_stats},
     {"sched_put", k_redis_sched_put}, {"sched_pause", k_redis_sched_pause}, {"sched_fired", k_redis_sched_fired},
     {"lease_acquire", k_redis_lease_acquire}, {"lease_release", k_redis_lease_release},
+    {"wf_submit", k_redis_wf_submit}, {"wf_status", k_redis_wf_status}, {"wf_cancel", k_redis_wf_cancel},
 };
 
 /* One pooled connection. */
@@ -365,6 +379,15 @@ static void av_qkeys(argv_t *a, at_backend *be, size_t qi)
     pthread_mutex_unlock(&be->mu);
     for (int k = 0; k < QKEYS; k++)
         av_ext(a, q.keys[k], q.klen[k]);
+}
+
+/* The last two arguments of every queue script: the wake channel and the
+ * key prefix, from which a workflow transition names the keys it finds
+ * only while it runs (ADR 0008, "Workflows"). */
+static void av_tail(argv_t *a, at_backend *be)
+{
+    av_str(a, be->channel);
+    av_str(a, be->prefix);
 }
 
 /* ---------------------------------------------------------------- errors */
@@ -1304,6 +1327,11 @@ static int locate(at_backend *be, struct rconn *conn, const uint8_t id[16], size
 #define F_KEY 4
 #define F_ERR 8
 #define F_RES 16
+/* The workflow part, right after the claim part: workflow id length u8 (0
+ * or 26) and id, policy u8, node length u8 and node, parent count u32 and
+ * 16-byte ids, count u16 of other workflows holding children of the job
+ * and their 26-byte ids.  A plain job has none, so it pays nothing. */
+#define F_WF 32
 
 static size_t class_encode(unsigned char *out, const at_job_info *j)
 {
@@ -1317,9 +1345,10 @@ static size_t class_encode(unsigned char *out, const at_job_info *j)
     return CLASS_HEAD + tn;
 }
 
-/* A job snapshot from a record and its class, as the scripts write them. */
+/* A job snapshot from a record and its class, as the scripts write them;
+ * `left` (may be NULL) is the get script's count of parents left. */
 static int decode_job(at_backend *be, at_job **out, const uint8_t bid[16], const char *queue, const redisReply *rec,
-                      const redisReply *cls)
+                      const redisReply *cls, const redisReply *left)
 {
     if (!rec || !cls || rec->type != REDIS_REPLY_STRING || cls->type != REDIS_REPLY_STRING ||
         rec->len < REC_HEAD || cls->len < CLASS_HEAD + 1 || cls->len > CLASS_HEAD + AT_NAME_MAX)
@@ -1364,6 +1393,45 @@ static int decode_job(at_backend *be, at_job **out, const uint8_t bid[16], const
         i.lease_until = lf;
     else if (i.state >= AT_STATE_SUCCEEDED)
         i.finished_at = lf;
+    char wf[AT_ID_SIZE], node[256];
+    const unsigned char *par = NULL;
+    size_t npar = 0;
+    if (flags & F_WF) {
+        if (end - p < 1)
+            goto corrupt;
+        size_t wl = p[0];
+        p++;
+        if ((wl != 0 && wl != AT_ID_LEN) || (size_t)(end - p) < wl + 2)
+            goto corrupt;
+        memcpy(wf, p, wl);
+        wf[wl] = '\0';
+        i.workflow_id = wl ? wf : NULL;
+        p += wl;
+        i.on_parent_failure = p[0];
+        size_t nl = p[1];
+        p += 2;
+        if ((size_t)(end - p) < nl + 4)
+            goto corrupt;
+        memcpy(node, p, nl);
+        node[nl] = '\0';
+        i.node = nl ? node : NULL;
+        p += nl;
+        npar = (size_t)get_le(p, 4);
+        p += 4;
+        if ((size_t)(end - p) / 16 < npar)
+            goto corrupt;
+        par = p;
+        p += npar * 16;
+        if (end - p < 2)
+            goto corrupt;
+        size_t nc = (size_t)get_le(p, 2);
+        p += 2;
+        if ((size_t)(end - p) / 26 < nc)
+            goto corrupt;
+        p += nc * 26;
+        if (left && left->type == REDIS_REPLY_INTEGER && left->integer > 0)
+            i.parents_left = (uint32_t)left->integer;
+    }
     char key[AT_KEY_MAX + 1];
     char *err = NULL;
     if (flags & F_KEY) {
@@ -1410,7 +1478,24 @@ static int decode_job(at_backend *be, at_job **out, const uint8_t bid[16], const
     }
     i.payload = p;
     i.payload_len = (size_t)(end - p);
+    /* Parent ids as strings for at_job_create, which copies them. */
+    char(*pids)[AT_ID_SIZE] = npar ? at__malloc(npar * sizeof *pids) : NULL;
+    const char **pptr = npar ? at__malloc(npar * sizeof *pptr) : NULL;
+    if (npar && (!pids || !pptr)) {
+        at__free(pids);
+        at__free(pptr);
+        at__free(err);
+        return at_store_error(be->store, AT_ERR_NOMEM, 0, "out of memory for a job snapshot");
+    }
+    for (size_t k = 0; k < npar; k++) {
+        at_id_format(pids[k], par + 16 * k);
+        pptr[k] = pids[k];
+    }
+    i.nparents = npar;
+    i.parents = pptr;
     int rc = at_job_create(out, &i);
+    at__free(pids);
+    at__free(pptr);
     at__free(err);
     if (rc)
         return at_store_error(be->store, rc, 0, "out of memory for a job snapshot");
@@ -1479,6 +1564,7 @@ static int run_on(at_backend *be, struct rconn *conn, size_t qi, const uint8_t b
     av_script(&a, be, sc, QKEYS);
     av_qkeys(&a, be, qi);
     args(&a, be, bid, ctx);
+    av_tail(&a, be);
     int rc = run1(be, conn, &a, sc, out, what);
     av_free(&a);
     return rc;
@@ -1630,6 +1716,7 @@ static int ack_run(at_backend *be, struct ack_req **reqs, size_t n)
             av_str(&a, q->result ? "1" : "0");
             av_ext(&a, q->result ? q->result : "", q->result ? q->len : 0);
         }
+        av_tail(&a, be);
         rc = acquire(be, &conn);
     }
     if (rc == 0)
@@ -1862,7 +1949,7 @@ static int rd_get(at_job **out, at_backend *be, const char *id)
     int rc = with_job(be, id, SC_GET, args_get, NULL, &r, &qi, "get");
     if (rc)
         return rc;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
         freeReplyObject(r);
         return at_store_error(be->store, AT_ERR_IO, 0, "unexpected reply from the get script");
     }
@@ -1872,7 +1959,7 @@ static int rd_get(at_job **out, at_backend *be, const char *id)
     }
     uint8_t bid[16];
     at_id_parse(bid, id);
-    rc = decode_job(be, out, bid, queue_name(be, qi), r->element[0], r->element[1]);
+    rc = decode_job(be, out, bid, queue_name(be, qi), r->element[0], r->element[1], r->element[2]);
     freeReplyObject(r);
     return rc;
 }
@@ -1963,6 +2050,7 @@ static int rd_enqueue(at_backend *be, at_enqueue_item *items, size_t n)
             av_i64(a, j->idempotency_ttl_ms);
             av_ext(a, j->payload ? j->payload : "", j->payload_len);
         }
+        av_tail(a, be);
         ncmd++;
         if (be->wait_replicas > 0) {
             argv_t *w = &cmds[ncmd++];
@@ -2053,6 +2141,7 @@ static int rd_claim(at_job **jobs, size_t *n_out, int64_t *wake, at_backend *be,
     av_str(&a, be->channel);
     av_u64(&a, max);
     av_u64(&a, nqueues);
+    av_tail(&a, be);
     struct rconn *conn = NULL;
     int rc = acquire(be, &conn);
     redisReply *r = NULL;
@@ -2087,7 +2176,7 @@ static int rd_claim(at_job **jobs, size_t *n_out, int64_t *wake, at_backend *be,
         /* A snapshot that cannot be made loses nothing: the job stays
          * RUNNING and returns when its lease runs out. */
         rc = decode_job(be, &jobs[n], (const uint8_t *)id->str, queues[q->integer], r->element[k + 2],
-                        r->element[k + 3]);
+                        r->element[k + 3], NULL);
         if (rc == 0) {
             loc_put(be, (const uint8_t *)id->str, qi);
             n++;
@@ -2125,6 +2214,7 @@ static int per_queue(at_backend *be, struct rconn *conn, int sc, const size_t *q
         av_qkeys(&cmds[i], be, qs[i]);
         if (mk)
             mk(&cmds[i], be, qs[i], ctx);
+        av_tail(&cmds[i], be);
         scs[i] = sc;
     }
     int rc = pipeline(be, conn, nq, cmds, scs, rs, what);
@@ -2362,6 +2452,7 @@ static int rd_requeue_checked(uint64_t *n_out, at_backend *be, const char *queue
         av_script(&a, be, SC_REQUEUE, QKEYS);
         av_qkeys(&a, be, (size_t)q);
         args_requeue_one(&a, be, bid, NULL);
+        av_tail(&a, be);
         redisReply *r = NULL;
         rc = run1(be, conn, &a, SC_REQUEUE, &r, "requeue");
         av_free(&a);
@@ -2434,6 +2525,7 @@ static int scan_queue(at_backend *be, struct rconn *conn, size_t qi, int32_t sta
         av_str(&a, cursor);
         av_i64(&a, SCAN_COUNT);
         av_i64(&a, state);
+        av_tail(&a, be);
         redisReply *r = NULL;
         int rc = run1(be, conn, &a, SC_SCAN, &r, "list");
         av_free(&a);
@@ -2454,6 +2546,53 @@ static int scan_queue(at_backend *be, struct rconn *conn, size_t qi, int32_t sta
         freeReplyObject(r);
     } while (strcmp(cursor, "0") != 0);
     return 0;
+}
+
+/* The records of c[0..take) into tmp[] (NULL for a job gone or no longer
+ * in `state`), one get script per queue.  c[i].qi is consumed (SIZE_MAX). */
+static int fetch_page(at_backend *be, struct rconn *conn, struct cand *c, size_t take, int32_t state, at_job **tmp,
+                      const char *what)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < take; i++) {
+        if (c[i].qi == SIZE_MAX)
+            continue; /* fetched with an earlier job of its queue */
+        size_t qi = c[i].qi;
+        argv_t a;
+        av_init(&a);
+        av_script(&a, be, SC_GET, QKEYS);
+        av_qkeys(&a, be, qi);
+        av_i64(&a, state);
+        size_t first = i, cnt = 0;
+        for (size_t k = i; k < take; k++)
+            if (c[k].qi == qi) {
+                av_ext(&a, c[k].id, 16);
+                cnt++;
+            }
+        av_tail(&a, be);
+        redisReply *r = NULL;
+        rc = run1(be, conn, &a, SC_GET, &r, what);
+        av_free(&a);
+        if (rc)
+            break;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 * cnt) {
+            freeReplyObject(r);
+            rc = at_store_error(be->store, AT_ERR_IO, 0, "unexpected reply from the get script");
+            break;
+        }
+        size_t e = 0;
+        for (size_t k = first; k < take && rc == 0; k++) {
+            if (c[k].qi != qi)
+                continue;
+            if (r->element[e]->type != REDIS_REPLY_NIL)
+                rc = decode_job(be, &tmp[k], c[k].id, queue_name(be, qi), r->element[e], r->element[e + 1],
+                                r->element[e + 2]);
+            e += 3;
+            c[k].qi = SIZE_MAX;
+        }
+        freeReplyObject(r);
+    }
+    return rc;
 }
 
 static int rd_list(at_job **jobs, size_t *n_out, char *cursor_out, at_backend *be, const char *queue,
@@ -2482,42 +2621,8 @@ static int rd_list(at_job **jobs, size_t *n_out, char *cursor_out, at_backend *b
     at_job **tmp = at__calloc(take ? take : 1, sizeof *tmp);
     if (rc == 0 && !tmp)
         rc = AT_ERR_NOMEM;
-    for (size_t i = 0; rc == 0 && i < take; i++) {
-        if (l.c[i].qi == SIZE_MAX)
-            continue; /* fetched with an earlier job of its queue */
-        size_t qi = l.c[i].qi;
-        argv_t a;
-        av_init(&a);
-        av_script(&a, be, SC_GET, QKEYS);
-        av_qkeys(&a, be, qi);
-        av_i64(&a, state);
-        size_t first = i, cnt = 0;
-        for (size_t k = i; k < take; k++)
-            if (l.c[k].qi == qi) {
-                av_ext(&a, l.c[k].id, 16);
-                cnt++;
-            }
-        redisReply *r = NULL;
-        rc = run1(be, conn, &a, SC_GET, &r, "list");
-        av_free(&a);
-        if (rc)
-            break;
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * cnt) {
-            freeReplyObject(r);
-            rc = at_store_error(be->store, AT_ERR_IO, 0, "unexpected reply from the get script");
-            break;
-        }
-        size_t e = 0;
-        for (size_t k = first; k < take && rc == 0; k++) {
-            if (l.c[k].qi != qi)
-                continue;
-            if (r->element[e]->type != REDIS_REPLY_NIL)
-                rc = decode_job(be, &tmp[k], l.c[k].id, queue_name(be, qi), r->element[e], r->element[e + 1]);
-            e += 2;
-            l.c[k].qi = SIZE_MAX;
-        }
-        freeReplyObject(r);
-    }
+    if (rc == 0)
+        rc = fetch_page(be, conn, l.c, take, state, tmp, "list");
     release(be, conn, false);
     if (rc == 0) {
         for (size_t i = 0; i < take; i++)
@@ -2534,6 +2639,511 @@ static int rd_list(at_job **jobs, size_t *n_out, char *cursor_out, at_backend *b
     at__free(tmp);
     at__free(qs);
     at__free(l.c);
+    *n_out = n;
+    return rc;
+}
+
+/* ------------------------------------------------------------- workflows */
+
+/*
+ * Workflows (ADR 0008, "Workflows").  A job of a workflow carries a
+ * workflow part in its record (flag F_WF); its workflow's dependency state
+ * lives under {P/wf:W}.  Submission is one script with every key it needs
+ * in KEYS (the queues of the items, of existing parents and of the guard,
+ * and the workflows' keys), except the queue of a job that holds a
+ * duplicate's idempotency key, which only the script learns.  Transitions
+ * of workflow jobs run in the queue scripts and reach the workflow's keys
+ * and the children's queues by name (not Cluster-ready; the ADR says why).
+ */
+
+#define WKEY_MAX (PREFIX_MAX + AT_ID_SIZE + 16)
+
+static int run_cmd(at_backend *be, int sc, argv_t *a, redisReply **out, const char *what);
+static int bad_reply(at_backend *be, redisReply *r, const char *what);
+
+static size_t wf_key(char out[WKEY_MAX], at_backend *be, const char *wf, char suffix)
+{
+    return (size_t)snprintf(out, WKEY_MAX, "{%s/" WF_TAG ":%s}:%c", be->prefix, wf, suffix);
+}
+
+/* 16-byte id -> index + 1, open addressing: ids of one submission (up to
+ * AT_WORKFLOW_MAX_NODES items and their parents) looked up in O(1). */
+struct idmap {
+    uint8_t (*id)[16];
+    size_t *val;
+    size_t mask;
+};
+
+static int idmap_init(struct idmap *m, size_t n)
+{
+    size_t cap = 16;
+    while (cap < 2 * n + 2)
+        cap *= 2;
+    m->id = at__malloc(cap * 16);
+    m->val = at__calloc(cap, sizeof *m->val);
+    m->mask = cap - 1;
+    return m->id && m->val ? 0 : AT_ERR_NOMEM;
+}
+
+static void idmap_free(struct idmap *m)
+{
+    at__free(m->id);
+    at__free(m->val);
+}
+
+/* The slot of id: its value, or 0 for a free slot the caller may fill. */
+static size_t *idmap_slot(struct idmap *m, const uint8_t id[16])
+{
+    uint64_t h = get_le(id + 8, 8) ^ (get_le(id, 8) * 0x9e3779b97f4a7c15ull);
+    h ^= h >> 31;
+    h *= 0xbf58476d1ce4e5b9ull;
+    size_t i = (size_t)(h >> 17) & m->mask;
+    while (m->val[i] && memcmp(m->id[i], id, 16) != 0)
+        i = (i + 1) & m->mask;
+    if (!m->val[i])
+        memcpy(m->id[i], id, 16);
+    return &m->val[i];
+}
+
+/* Local index of queue qi among qs[0..*nq), appended when new. */
+static size_t local_queue(size_t *qs, size_t *nq, size_t qi)
+{
+    for (size_t k = 0; k < *nq; k++)
+        if (qs[k] == qi)
+            return k;
+    qs[*nq] = qi;
+    return (*nq)++;
+}
+
+/* The queue of job bid: from the cache unless `fresh`, else located.
+ * *cached_out says which. */
+static int find_queue(at_backend *be, struct rconn *conn, const uint8_t bid[16], bool fresh, size_t *qi_out,
+                      bool *cached_out)
+{
+    long c = fresh ? -1 : loc_get(be, bid);
+    *cached_out = c >= 0;
+    if (c >= 0) {
+        *qi_out = (size_t)c;
+        return 0;
+    }
+    return locate(be, conn, bid, qi_out);
+}
+
+/* One submission attempt.  *stale_out: a job whose queue came from the
+ * cache was not there (purged, or the slot reused): try again located. */
+static int wf_submit_once(at_backend *be, at_enqueue_item *items, size_t n, const char *guard_id,
+                          uint64_t guard_token, bool fresh, bool *stale_out)
+{
+    *stale_out = false;
+    size_t nx = 0, nq = 0, nw = 0, npar = 0;
+    for (size_t i = 0; i < n; i++)
+        npar += items[i].job.parents ? items[i].job.nparents : 0;
+    uint8_t(*bids)[16] = at__malloc((n ? n : 1) * 16);
+    uint8_t(*xb)[16] = at__malloc((npar + 1) * 16);   /* existing parents */
+    bool *xcached = at__calloc(npar + 1, sizeof *xcached);
+    size_t *xq = at__malloc((npar + 1) * sizeof *xq); /* their local queue */
+    size_t *qi = at__malloc((n ? n : 1) * sizeof *qi);
+    size_t *lq = at__malloc((n ? n : 1) * sizeof *lq);
+    size_t *lw = at__malloc((n ? n : 1) * sizeof *lw);
+    size_t *qs = at__malloc((n + npar + 1) * sizeof *qs);
+    size_t *wfs = at__malloc((n ? n : 1) * sizeof *wfs); /* item whose workflow id is workflow k */
+    uint8_t *pbuf = at__malloc(npar * 16 + 1);
+    unsigned char *cls = at__malloc((n ? n : 1) * (CLASS_HEAD + AT_NAME_MAX));
+    struct idmap im = {0}, xm = {0};
+    argv_t cmds[3];
+    for (int k = 0; k < 3; k++)
+        av_init(&cmds[k]);
+    redisReply *rs[3] = {NULL, NULL, NULL};
+    struct rconn *conn = NULL;
+    bool broken = false;
+    int rc = 0;
+    if (!bids || !xb || !xcached || !xq || !qi || !lq || !lw || !qs || !wfs || !pbuf || !cls ||
+        idmap_init(&im, n) || idmap_init(&xm, npar))
+        rc = at_store_error(be->store, AT_ERR_NOMEM, 0, "out of memory submitting a workflow of %zu jobs", n);
+    /* Items: ids, queues, workflows. */
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const at_job_info *j = &items[i].job;
+        uint8_t wb[16];
+        if (at_id_parse(bids[i], j->id) || !j->workflow_id || at_id_parse(wb, j->workflow_id)) {
+            rc = at_store_error(be->store, AT_ERR_INVAL, 0, "workflow job %zu has no valid id or workflow id", i);
+            break;
+        }
+        if (j->node && strlen(j->node) > 255) {
+            rc = at_store_error(be->store, AT_ERR_NAME, 0, "node name '%.40s...' is too long", j->node);
+            break;
+        }
+        *idmap_slot(&im, bids[i]) = i + 1;
+        long q = queue_index(be, j->queue, strlen(j->queue));
+        if (q < 0) {
+            rc = at_store_error(be->store, AT_ERR_NOMEM, 0, "out of memory submitting a workflow");
+            break;
+        }
+        qi[i] = (size_t)q;
+        lq[i] = local_queue(qs, &nq, (size_t)q);
+        size_t k = 0;
+        while (k < nw && strcmp(items[wfs[k]].job.workflow_id, j->workflow_id) != 0)
+            k++;
+        if (k == nw)
+            wfs[nw++] = i;
+        lw[i] = k;
+    }
+    /* Parents that are not items of this call must exist: their queues. */
+    if (rc == 0)
+        rc = acquire(be, &conn);
+    uint8_t *pp = pbuf;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const at_job_info *j = &items[i].job;
+        for (size_t k = 0; rc == 0 && j->parents && k < j->nparents; k++, pp += 16) {
+            if (!j->parents[k] || at_id_parse(pp, j->parents[k])) {
+                rc = at_store_error(be->store, AT_ERR_INVAL, 0, "parent '%s' of job %s is not a job id",
+                                    j->parents[k] ? j->parents[k] : "(null)", j->id);
+                break;
+            }
+            if (*idmap_slot(&im, pp))
+                continue;
+            size_t *slot = idmap_slot(&xm, pp);
+            if (*slot)
+                continue;
+            size_t q = 0;
+            rc = find_queue(be, conn, pp, fresh, &q, &xcached[nx]);
+            if (rc == AT_ERR_NOTFOUND)
+                rc = at_store_error(be->store, AT_ERR_NOTFOUND, 0, "no job %s (a parent of %s %s): nothing was created",
+                                    j->parents[k], j->node ? "node" : "job", j->node ? j->node : j->id);
+            if (rc)
+                break;
+            memcpy(xb[nx], pp, 16);
+            xq[nx] = local_queue(qs, &nq, q);
+            *slot = ++nx;
+        }
+    }
+    uint8_t gbid[16];
+    size_t gq = 0;
+    bool gcached = false;
+    if (rc == 0 && guard_id) {
+        size_t q = 0;
+        if (at_id_parse(gbid, guard_id))
+            rc = at_store_error(be->store, AT_ERR_INVAL, 0, "'%s' is not a job id", guard_id);
+        else
+            rc = find_queue(be, conn, gbid, fresh, &q, &gcached);
+        if (rc == AT_ERR_NOTFOUND)
+            rc = at_store_error(be->store, AT_ERR_NOTFOUND, 0, "no job %s (the spawning job): nothing was created",
+                                guard_id);
+        if (rc == 0)
+            gq = local_queue(qs, &nq, q);
+    }
+    size_t ncmd = 0, si = 0;
+    int scripts[3] = {-1, -1, -1};
+    if (rc == 0) {
+        bool reg = false;
+        av_register(&cmds[0], be, qs, nq, &reg);
+        if (reg)
+            ncmd++;
+        si = ncmd;
+        argv_t *a = &cmds[ncmd];
+        scripts[ncmd++] = SC_WF_SUBMIT;
+        av_script(a, be, SC_WF_SUBMIT, 3 + (int64_t)nq * QKEYS + (int64_t)nw * WKEYS);
+        av_str(a, be->k_idem);
+        av_str(a, be->k_idemx);
+        av_str(a, be->k_queues);
+        for (size_t k = 0; k < nq; k++)
+            av_qkeys(a, be, qs[k]);
+        for (size_t w = 0; w < nw; w++)
+            for (int k = 0; k < WKEYS; k++) {
+                char key[WKEY_MAX];
+                av_copy(a, key, wf_key(key, be, items[wfs[w]].job.workflow_id, k_wf_suffix[k]));
+            }
+        av_u64(a, nq);
+        av_u64(a, nw);
+        av_u64(a, n);
+        av_u64(a, nx);
+        if (guard_id) {
+            av_u64(a, gq);
+            av_ext(a, gbid, 16);
+            av_u64(a, guard_token);
+        } else {
+            av_str(a, "");
+            av_str(a, "");
+            av_str(a, "0");
+        }
+        for (size_t w = 0; w < nw; w++)
+            av_str(a, items[wfs[w]].job.workflow_id);
+        for (size_t x = 0; x < nx; x++) {
+            av_u64(a, xq[x]);
+            av_ext(a, xb[x], 16);
+        }
+        pp = pbuf;
+        for (size_t i = 0; i < n; i++) {
+            const at_job_info *j = &items[i].job;
+            size_t np = j->parents ? j->nparents : 0;
+            av_u64(a, lq[i]);
+            av_u64(a, lw[i]);
+            av_ext(a, bids[i], 16);
+            av_i64(a, j->priority);
+            if (j->run_at == AT_TIME_NONE)
+                av_str(a, "");
+            else
+                av_i64(a, j->run_at);
+            av_i64(a, j->delay_ms);
+            unsigned char *c = cls + i * (CLASS_HEAD + AT_NAME_MAX);
+            av_ext(a, c, class_encode(c, j));
+            av_str(a, j->idempotency_key ? j->idempotency_key : "");
+            av_i64(a, j->idempotency_ttl_ms);
+            av_ext(a, j->payload ? j->payload : "", j->payload_len);
+            av_str(a, j->node ? j->node : "");
+            av_i64(a, j->on_parent_failure);
+            av_ext(a, pp, np * 16);
+            pp += np * 16;
+        }
+        av_tail(a, be);
+        if (be->wait_replicas > 0) {
+            argv_t *w = &cmds[ncmd++];
+            av_str(w, "WAIT");
+            av_i64(w, be->wait_replicas);
+            av_i64(w, be->timeout_ms * 3 / 4 > 0 ? be->timeout_ms * 3 / 4 : 1);
+        }
+        rc = pipeline(be, conn, ncmd, cmds, scripts, rs, "wf_submit");
+    }
+    redisReply *r = rc == 0 ? rs[si] : NULL;
+    if (rc == 0 && r->type == REDIS_REPLY_ERROR)
+        rc = reply_error(be, r, "wf_submit", &broken);
+    if (rc == 0 && (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->element[0]->type != REDIS_REPLY_INTEGER))
+        rc = at_store_error(be->store, AT_ERR_IO, 0, "unexpected reply from the wf_submit script");
+    long long code = rc == 0 ? r->element[0]->integer : 0;
+    if (rc == 0 && code != 0) {
+        long long d = r->elements > 1 && r->element[1]->type == REDIS_REPLY_INTEGER ? r->element[1]->integer : 0;
+        if (code == AT_ERR_NOTFOUND) {
+            bool was_cached = d < 0 ? gcached : (d < (long long)nx && xcached[d]);
+            char id[AT_ID_SIZE];
+            if (d >= 0 && d < (long long)nx)
+                at_id_format(id, xb[d]);
+            else
+                snprintf(id, sizeof id, "%s", guard_id ? guard_id : "");
+            if (was_cached) {
+                loc_drop(be, d < 0 ? gbid : xb[d]);
+                *stale_out = true;
+            }
+            rc = at_store_error(be->store, AT_ERR_NOTFOUND, 0, "no job %s (%s): nothing was created", id,
+                                d < 0 ? "the spawning job" : "a parent");
+        } else if (code == AT_ERR_STALE) {
+            rc = at_store_error(be->store, AT_ERR_STALE, 0,
+                                "job %s is %s or claimed under another token than %llu: nothing was spawned",
+                                guard_id, state_text(d), (unsigned long long)guard_token);
+        } else if (code == AT_ERR_CANCELLED) {
+            rc = at_store_error(be->store, AT_ERR_CANCELLED, 0,
+                                "job %s was cancelled (or marked for cancellation): nothing was spawned", guard_id);
+        } else {
+            rc = at_store_error(be->store, AT_ERR_INTERNAL, 0, "the wf_submit script answered code %lld", code);
+        }
+    } else if (rc == 0 && r->elements != 1 + 2 * n) {
+        rc = at_store_error(be->store, AT_ERR_IO, 0, "unexpected reply from the wf_submit script");
+    }
+    if (rc == 0) {
+        if (si > 0 && rs[0]->type != REDIS_REPLY_ERROR)
+            for (size_t k = 0; k < nq; k++) {
+                pthread_mutex_lock(&be->mu);
+                be->q[qs[k]].registered = true;
+                pthread_mutex_unlock(&be->mu);
+            }
+        for (size_t i = 0; i < n; i++) {
+            redisReply *st = r->element[1 + 2 * i], *id = r->element[2 + 2 * i];
+            if (id->type != REDIS_REPLY_STRING || id->len != 16) {
+                rc = at_store_error(be->store, AT_ERR_CORRUPT, 0, "an idempotency key of prefix %s holds no job id",
+                                    be->prefix);
+                break;
+            }
+            items[i].status = st->integer == 0 ? 0 : AT_ERR_DUPLICATE;
+            at_id_format(items[i].result_id, (const uint8_t *)id->str);
+            if (st->integer == 0)
+                loc_put(be, bids[i], qi[i]);
+        }
+        if (rc == 0 && be->wait_replicas > 0) {
+            redisReply *w = rs[si + 1];
+            if (w->type != REDIS_REPLY_INTEGER || w->integer < be->wait_replicas)
+                rc = at_store_error(be->store, AT_ERR_TIMEOUT, 0,
+                                    "the workflow was written on the master but only %lld of %d replicas confirmed "
+                                    "it within %lld ms (wait_replicas)",
+                                    w->type == REDIS_REPLY_INTEGER ? w->integer : 0LL, be->wait_replicas,
+                                    (long long)(be->timeout_ms * 3 / 4));
+        }
+    }
+    for (size_t k = 0; k < 3; k++) {
+        if (rs[k])
+            freeReplyObject(rs[k]);
+        av_free(&cmds[k]);
+    }
+    release(be, conn, broken);
+    idmap_free(&im);
+    idmap_free(&xm);
+    at__free(bids);
+    at__free(xb);
+    at__free(xcached);
+    at__free(xq);
+    at__free(qi);
+    at__free(lq);
+    at__free(lw);
+    at__free(qs);
+    at__free(wfs);
+    at__free(pbuf);
+    at__free(cls);
+    return rc;
+}
+
+static int rd_wf_submit(at_backend *be, at_enqueue_item *items, size_t n, const char *guard_id,
+                        uint64_t guard_token)
+{
+    bool stale = false;
+    int rc = wf_submit_once(be, items, n, guard_id, guard_token, false, &stale);
+    if (stale)
+        rc = wf_submit_once(be, items, n, guard_id, guard_token, true, &stale);
+    return rc;
+}
+
+static int rd_wf_status(at_backend *be, const char *wf_id, uint64_t counts[AT_STATE_COUNT__])
+{
+    uint8_t wb[16];
+    if (at_id_parse(wb, wf_id))
+        return at_store_error(be->store, AT_ERR_INVAL, 0, "'%s' is not a workflow id", wf_id);
+    argv_t a;
+    av_init(&a);
+    av_script(&a, be, SC_WF_STATUS, 2);
+    char key[WKEY_MAX];
+    av_copy(&a, key, wf_key(key, be, wf_id, 'n'));
+    av_copy(&a, key, wf_key(key, be, wf_id, 'q'));
+    av_tail(&a, be);
+    redisReply *r = NULL;
+    int rc = run_cmd(be, SC_WF_STATUS, &a, &r, "wf_status");
+    av_free(&a);
+    if (rc)
+        return rc;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 7)
+        return bad_reply(be, r, "wf_status");
+    uint64_t total = 0;
+    counts[0] = 0;
+    for (int s = 1; s < AT_STATE_COUNT__; s++) {
+        long long v = r->element[s - 1]->type == REDIS_REPLY_INTEGER ? r->element[s - 1]->integer : 0;
+        counts[s] = v > 0 ? (uint64_t)v : 0;
+        total += counts[s];
+    }
+    freeReplyObject(r);
+    if (total == 0)
+        return at_store_error(be->store, AT_ERR_NOTFOUND, 0, "no workflow %s", wf_id);
+    return 0;
+}
+
+static int rd_wf_cancel(uint64_t *n_out, at_backend *be, const char *wf_id)
+{
+    uint8_t wb[16];
+    if (n_out)
+        *n_out = 0;
+    if (at_id_parse(wb, wf_id))
+        return at_store_error(be->store, AT_ERR_INVAL, 0, "'%s' is not a workflow id", wf_id);
+    argv_t a;
+    av_init(&a);
+    av_script(&a, be, SC_WF_CANCEL, 1);
+    char key[WKEY_MAX];
+    av_copy(&a, key, wf_key(key, be, wf_id, 'j'));
+    av_tail(&a, be);
+    redisReply *r = NULL;
+    int rc = run_cmd(be, SC_WF_CANCEL, &a, &r, "wf_cancel");
+    av_free(&a);
+    if (rc)
+        return rc;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_INTEGER ||
+        r->element[1]->type != REDIS_REPLY_INTEGER)
+        return bad_reply(be, r, "wf_cancel");
+    long long code = r->element[0]->integer, n = r->element[1]->integer;
+    freeReplyObject(r);
+    if (code == AT_ERR_NOTFOUND)
+        return at_store_error(be->store, AT_ERR_NOTFOUND, 0, "no workflow %s", wf_id);
+    if (n_out)
+        *n_out = n > 0 ? (uint64_t)n : 0;
+    return 0;
+}
+
+/* A page of the workflow's job index ({P/wf:W}:j, members id .. queue in
+ * id order, ZRANGEBYLEX), then the records, one get script per queue. */
+static int rd_wf_jobs(at_job **jobs, size_t *n_out, char *cursor_out, at_backend *be, const char *wf_id,
+                      const char *cursor, size_t limit)
+{
+    *n_out = 0;
+    uint8_t wb[16], after[16];
+    if (at_id_parse(wb, wf_id))
+        return at_store_error(be->store, AT_ERR_INVAL, 0, "'%s' is not a workflow id", wf_id);
+    if (cursor && at_id_parse(after, cursor))
+        return at_store_error(be->store, AT_ERR_INVAL, 0, "'%s' is not a cursor of this store", cursor);
+    argv_t a;
+    av_init(&a);
+    av_str(&a, "ZRANGEBYLEX");
+    char key[WKEY_MAX];
+    av_copy(&a, key, wf_key(key, be, wf_id, 'j'));
+    if (cursor) {
+        /* Past every member of the cursor's id: queue names are ASCII. */
+        unsigned char min[18];
+        min[0] = '(';
+        memcpy(min + 1, after, 16);
+        min[17] = 0xff;
+        av_copy(&a, min, sizeof min);
+    } else {
+        av_str(&a, "-");
+    }
+    av_str(&a, "+");
+    av_str(&a, "LIMIT");
+    av_str(&a, "0");
+    av_u64(&a, limit + 1);
+    struct rconn *conn = NULL;
+    int rc = acquire(be, &conn);
+    redisReply *r = NULL;
+    if (rc == 0)
+        rc = run1(be, conn, &a, -1, &r, "wf_jobs (ZRANGEBYLEX)");
+    av_free(&a);
+    if (rc == 0 && r->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(r);
+        r = NULL;
+        rc = at_store_error(be->store, AT_ERR_IO, 0, "unexpected reply from redis to wf_jobs");
+    }
+    size_t got = r ? r->elements : 0;
+    struct cand *c = rc == 0 ? at__calloc(got ? got : 1, sizeof *c) : NULL;
+    at_job **tmp = rc == 0 ? at__calloc(got ? got : 1, sizeof *tmp) : NULL;
+    if (rc == 0 && (!c || !tmp))
+        rc = at_store_error(be->store, AT_ERR_NOMEM, 0, "out of memory listing a workflow");
+    for (size_t i = 0; rc == 0 && i < got; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_STRING || e->len <= 16 || e->len > 16 + AT_NAME_MAX) {
+            rc = at_store_error(be->store, AT_ERR_CORRUPT, 0, "workflow %s has an index entry this library did not write",
+                                wf_id);
+            break;
+        }
+        long q = queue_index(be, e->str + 16, e->len - 16);
+        if (q < 0) {
+            rc = at_store_error(be->store, AT_ERR_NOMEM, 0, "out of memory listing a workflow");
+            break;
+        }
+        memcpy(c[i].id, e->str, 16);
+        c[i].qi = (size_t)q;
+    }
+    if (r)
+        freeReplyObject(r);
+    bool more = got > limit;
+    size_t take = more ? limit : got;
+    uint8_t last[16];
+    if (take > 0)
+        memcpy(last, c[take - 1].id, 16);
+    if (rc == 0)
+        rc = fetch_page(be, conn, c, take, AT_STATE_ANY, tmp, "wf_jobs");
+    release(be, conn, false);
+    size_t n = 0;
+    if (rc == 0) {
+        for (size_t i = 0; i < take; i++)
+            if (tmp[i])
+                jobs[n++] = tmp[i];
+        if (more && take > 0)
+            at_id_format(cursor_out, last);
+    } else if (tmp) {
+        for (size_t i = 0; i < take; i++)
+            at_job_free(tmp[i]);
+    }
+    at__free(tmp);
+    at__free(c);
     *n_out = n;
     return rc;
 }
@@ -3056,7 +3666,8 @@ static int rd_open(at_backend **out, at_store *store, const char *uri)
     .requeue = rd_requeue_checked, .purge = rd_purge, .stats = rd_stats, .control = NULL, .changed = NULL,   \
     .ack_many = rd_ack_many, .sched_put = rd_sched_put, .sched_remove = rd_sched_remove,                     \
     .sched_pause = rd_sched_pause, .sched_list = rd_sched_list, .sched_fired = rd_sched_fired,               \
-    .lease_acquire = rd_lease_acquire, .lease_release = rd_lease_release,
+    .lease_acquire = rd_lease_acquire, .lease_release = rd_lease_release, .wf_submit = rd_wf_submit,        \
+    .wf_status = rd_wf_status, .wf_cancel = rd_wf_cancel, .wf_jobs = rd_wf_jobs,
 
 const at_store_vtable at__redis_vtable = {
     .version = AT_STORE_VTABLE_VERSION,
