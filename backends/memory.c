@@ -118,6 +118,12 @@ struct mq {
     struct mjob *lhead, *ltail;
     struct mjob *fhead, *ftail;
     uint64_t counts[AT_STATE_COUNT__];
+    bool paused;
+    /* Token bucket (rate_take): units of 1/period_ms token, so refilling
+     * `limit` units per ms is exact integer arithmetic. */
+    int64_t bucket_units, bucket_at;
+    uint32_t bucket_limit;
+    int64_t bucket_period;
     char name[];
 };
 
@@ -1310,7 +1316,7 @@ static int mem_claim(at_job **jobs, size_t *n_out, int64_t *wake, at_backend *m,
     int rc = 0;
     for (size_t qi = 0; qi < nq; qi++) {
         struct mq *q = find_queue(m, queues[qi]);
-        if (!q)
+        if (!q || q->paused)
             continue;
         advance_queue(m, q);
         while (n < max && q->hn > 0 && rc == 0) {
@@ -1682,6 +1688,82 @@ static int mem_stats(at_stats *st, at_backend *m)
     return rc;
 }
 
+/* -------------------------------------------------------- worker support */
+
+static int mem_release(at_backend *m, const char *id, uint64_t token, int64_t delay)
+{
+    LOCK(m);
+    advance_common(m);
+    struct mjob *j;
+    int rc = held(&j, m, id, token);
+    if (rc == 0 && j->cancel_req) {
+        rc = cancel_holder(m, j, id);
+    } else if (rc == 0) {
+        int to = delay > 0 ? AT_STATE_SCHEDULED : AT_STATE_READY;
+        if (to == AT_STATE_READY && heap_reserve(j->cls->q, 1)) {
+            pthread_mutex_unlock(&m->mu);
+            return at_store_error(m->store, AT_ERR_NOMEM, 0, "out of memory while releasing job %s", id);
+        }
+        leave_state(m, j);
+        j->attempts--;
+        j->run_at = m->now + delay;
+        j->lease_or_fin = AT_TIME_NONE;
+        enter_state(m, j, to);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
+static int mem_queue_pause(at_backend *m, const char *queue, int32_t paused)
+{
+    LOCK(m);
+    struct mq *q = get_queue(m, queue);
+    if (q)
+        q->paused = paused != 0;
+    pthread_mutex_unlock(&m->mu);
+    return q ? 0 : at_store_error(m->store, AT_ERR_NOMEM, 0, "out of memory");
+}
+
+static int mem_queue_is_paused(int32_t *paused_out, at_backend *m, const char *queue)
+{
+    LOCK(m);
+    struct mq *q = find_queue(m, queue);
+    *paused_out = q && q->paused;
+    pthread_mutex_unlock(&m->mu);
+    return 0;
+}
+
+static int mem_rate_take(uint32_t *granted, int64_t *wait_ms, at_backend *m, const char *queue, uint32_t limit,
+                         int64_t period, uint32_t want)
+{
+    LOCK(m);
+    struct mq *q = get_queue(m, queue);
+    if (!q) {
+        pthread_mutex_unlock(&m->mu);
+        return at_store_error(m->store, AT_ERR_NOMEM, 0, "out of memory");
+    }
+    int64_t cap = (int64_t)limit * period;
+    if (q->bucket_limit != limit || q->bucket_period != period || q->bucket_at == 0) {
+        /* A new or reconfigured bucket starts full. */
+        q->bucket_limit = limit;
+        q->bucket_period = period;
+        q->bucket_units = cap;
+        q->bucket_at = m->now;
+    }
+    if (m->now > q->bucket_at) {
+        int64_t add = (m->now - q->bucket_at) * (int64_t)limit;
+        q->bucket_units = add >= cap - q->bucket_units ? cap : q->bucket_units + add;
+        q->bucket_at = m->now;
+    }
+    int64_t have = q->bucket_units / period;
+    uint32_t g = have >= (int64_t)want ? want : (uint32_t)have;
+    q->bucket_units -= (int64_t)g * period;
+    *granted = g;
+    *wait_ms = g ? 0 : (period - q->bucket_units + limit - 1) / limit;
+    pthread_mutex_unlock(&m->mu);
+    return 0;
+}
+
 /* ------------------------------------------------------------- workflows */
 
 static int mem_wf_submit(at_backend *m, at_enqueue_item *items, size_t n, const char *guard, uint64_t token)
@@ -1859,4 +1941,8 @@ const at_store_vtable at__memory_vtable = {
     .wf_status = mem_wf_status,
     .wf_cancel = mem_wf_cancel,
     .wf_jobs = mem_wf_jobs,
+    .release = mem_release,
+    .queue_pause = mem_queue_pause,
+    .queue_is_paused = mem_queue_is_paused,
+    .rate_take = mem_rate_take,
 };

@@ -639,6 +639,115 @@ AT_EXTERN int32_t at_scheduler_is_leader(const at_scheduler *sched);
 AT_EXTERN void at_scheduler_counters(const at_scheduler *sched, uint64_t *fired_out, uint64_t *misfires_out,
                                      uint64_t *errors_out, uint64_t *elected_out);
 
+/* ---------------------------------------------------------------- queues */
+
+/* Stop / restart claims from `queue` for every process sharing the store
+ * (running jobs finish; enqueues still work; a queue may be paused before it
+ * has jobs).  See at_queue_pause(3). */
+AT_EXTERN int at_queue_pause(at_store *store, const char *queue);
+AT_EXTERN int at_queue_resume(at_store *store, const char *queue);
+/* *paused_out: 1 if `queue` is paused. */
+AT_EXTERN int at_queue_is_paused(int32_t *paused_out, at_store *store, const char *queue);
+
+/* Give a claimed job back without using an attempt: READY again at once (or
+ * SCHEDULED after delay_ms), the token no longer valid.  For shutdown and
+ * for work a process cannot do right now.  AT_ERR_STALE / AT_ERR_CANCELLED
+ * as at_ack. */
+AT_EXTERN int at_release(at_store *store, const char *id, uint64_t token, int64_t delay_ms);
+
+/* --------------------------------------------------------------- workers */
+
+/*
+ * A worker runs handlers for job types on a pool of threads over a set of
+ * queues: it claims, renews leases while handlers run, acks or fails by the
+ * handler's answer, enforces per-queue concurrency, per-queue rate limits
+ * shared by every process on the store, and per-job timeouts, and shuts down
+ * gracefully (at_worker_stop is async-signal-safe).  See at_worker_new(3),
+ * ADR/0015.
+ */
+typedef struct at_worker at_worker;
+/* What a handler gets: the job, and ways to report and to listen. */
+typedef struct at_ctx at_ctx;
+
+/* A handler's answer. */
+#define AT_HANDLER_OK 0        /* ack, with the result set by at_ctx_set_result */
+#define AT_HANDLER_RETRY 1     /* at_fail: retried with backoff while attempts remain */
+#define AT_HANDLER_PERMANENT 2 /* at_fail with AT_FAIL_PERMANENT: DEAD now */
+#define AT_HANDLER_RELEASE 3   /* at_release: give it back, no attempt used */
+typedef int32_t (*at_handler_fn)(at_ctx *ctx, void *ud);
+
+/* Events, for logging and metrics hooks. */
+#define AT_EVENT_STARTED 1   /* a handler starts a job */
+#define AT_EVENT_SUCCEEDED 2 /* acked */
+#define AT_EVENT_RETRIED 3   /* failed, will run again */
+#define AT_EVENT_DEAD 4      /* failed for good */
+#define AT_EVENT_CANCELLED 5 /* cancellation reached the job */
+#define AT_EVENT_RELEASED 6  /* given back (shutdown, rate limit, handler) */
+#define AT_EVENT_PROGRESS 7  /* at_ctx_progress */
+#define AT_EVENT_TIMEOUT 8   /* the job ran past its timeout */
+/* Called on the thread where the event happens; `job` and `detail` (an error
+ * text, a progress note, or NULL) are valid during the call only.  Must not
+ * block for long. */
+typedef void (*at_event_fn)(void *ud, int32_t event, const at_job *job, const char *detail);
+
+/* Worker options (at_worker_set_int), before at_worker_start. */
+#define AT_WORKER_THREADS 1      /* 1..1024 handler threads, default 4 */
+#define AT_WORKER_TIMEOUT_MS 2   /* per-job run time limit, 0 = none (default) */
+#define AT_WORKER_GRACE_MS 3     /* at stop: wait this long for handlers, default 10000 */
+#define AT_WORKER_WEIGHTED 4     /* 0: strict queue order (default); 1: weighted random */
+
+AT_EXTERN int at_worker_new(at_worker **out, at_store *store);
+/* Run `fn` for jobs of `type` ("*": every type without its own handler). */
+AT_EXTERN int at_worker_handle(at_worker *w, const char *type, at_handler_fn fn, void *ud);
+/* Take jobs from `queue`.  Strict mode: queues in the order added; weighted
+ * mode: each claim picks the order at random by weight (1..1000).
+ * concurrency: at most that many of its jobs at once in this worker (0: no
+ * limit). */
+AT_EXTERN int at_worker_add_queue(at_worker *w, const char *queue, int32_t weight, int32_t concurrency);
+/* A token bucket for `queue`, shared by every process on the store: at most
+ * `limit` job starts per `period_ms` (and bursts up to `limit`). */
+AT_EXTERN int at_worker_set_rate(at_worker *w, const char *queue, uint32_t limit, int64_t period_ms);
+AT_EXTERN int at_worker_set_int(at_worker *w, int32_t option, int64_t value);
+AT_EXTERN int at_worker_on_event(at_worker *w, at_event_fn fn, void *ud);
+/* Start the threads. */
+AT_EXTERN int at_worker_start(at_worker *w);
+/* Ask the worker to stop: no new claims; running handlers see
+ * at_ctx_cancelled() = 1 and get the grace period; jobs unfinished after it
+ * are released to run again at once elsewhere.  Async-signal-safe; returns at
+ * once.  Then at_worker_wait. */
+AT_EXTERN void at_worker_stop(at_worker *w);
+/* Wait until the worker has stopped (after at_worker_stop, or forever):
+ * 0, or AT_ERR_TIMEOUT after timeout_ms (-1: no limit). */
+AT_EXTERN int at_worker_wait(at_worker *w, int64_t timeout_ms);
+/* Stop, wait and free.  NULL is accepted. */
+AT_EXTERN void at_worker_free(at_worker *w);
+/* Counters: jobs started, succeeded, failed (retry or dead), released. */
+AT_EXTERN void at_worker_counters(const at_worker *w, uint64_t *started_out, uint64_t *succeeded_out,
+                                  uint64_t *failed_out, uint64_t *released_out);
+
+/* For host event loops (libuv, libev) instead of threads: a file descriptor
+ * that becomes readable when jobs may be ready, and a call that runs what is
+ * ready now in the caller's thread, up to `max` jobs, never blocking for a
+ * claim.  Use either these or at_worker_start, not both. */
+AT_EXTERN int at_worker_fd(at_worker *w);
+AT_EXTERN int at_worker_run_ready(size_t *ran_out, at_worker *w, size_t max);
+
+/* The handler's view. */
+AT_EXTERN const at_job *at_ctx_job(const at_ctx *ctx);
+AT_EXTERN at_store *at_ctx_store(const at_ctx *ctx);
+/* Result bytes for the ack (copied). */
+AT_EXTERN int at_ctx_set_result(at_ctx *ctx, const void *result, size_t len);
+/* The error text for a fail (copied). */
+AT_EXTERN int at_ctx_set_error(at_ctx *ctx, const char *error);
+/* Progress in permille (0..1000) with an optional note: an AT_EVENT_PROGRESS
+ * event, and the lease is renewed. */
+AT_EXTERN int at_ctx_progress(at_ctx *ctx, int32_t permille, const char *note);
+/* 1 once the handler should stop: the job was cancelled, it ran past its
+ * timeout, or the worker is shutting down. */
+AT_EXTERN int32_t at_ctx_cancelled(const at_ctx *ctx);
+/* The job's deadline (ms since the epoch) or AT_TIME_NONE. */
+AT_EXTERN int64_t at_ctx_deadline(const at_ctx *ctx);
+
 /* ------------------------------------------------------------- allocator */
 
 /*

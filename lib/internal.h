@@ -169,6 +169,12 @@ struct at_job {
     char data[];
 };
 
+/* Token bucket of a queue (the backend's rate_take); AT_ERR_UNSUPPORTED
+ * without one. */
+int at__store_rate_take(uint32_t *granted_out, int64_t *wait_ms_out, at_store *s, const char *queue, uint32_t limit,
+                        int64_t period_ms, uint32_t want);
+bool at__store_has_rate(const at_store *s);
+
 /* ---- schedules (schedule.c, scheduler.c) ---- */
 /* Wake this store's schedulers: a schedule changed or the clock moved. */
 void at__sched_kick(at_store *s);

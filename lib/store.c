@@ -545,3 +545,86 @@ AT_EXTERN int at_purge(uint64_t *n_out, at_store *s, int64_t older_than_ms)
         *n_out = n;
     return rc;
 }
+
+/* ------------------------------------------------ queues and releases */
+
+/* A version-2 optional method, or NULL when the backend's vtable predates it
+ * or leaves it out. */
+#define OPTIONAL_METHOD(s, m) ((s)->vt->size >= offsetof(at_store_vtable, m) + sizeof(s)->vt->m ? (s)->vt->m : NULL)
+
+static int unsupported(at_store *s, const char *what)
+{
+    return at__err_set(s, AT_ERR_UNSUPPORTED, 0, "the %s backend does not support %s", s->vt->scheme, what);
+}
+
+static int queue_flag(at_store *s, const char *queue, int32_t paused)
+{
+    ENTER_JOB(s);
+    if (at__check_name(queue))
+        return at__err_set(s, AT_ERR_NAME, 0, "queue name must be 1..%d of [A-Za-z0-9._:-]", AT_NAME_MAX);
+    int (*m)(at_backend *, const char *, int32_t) = OPTIONAL_METHOD(s, queue_pause);
+    if (!m)
+        return unsupported(s, "pausing queues");
+    int rc = m(s->be, queue, paused);
+    if (rc == 0 && !paused)
+        at_store_notify(s); /* its READY jobs are claimable again */
+    return rc;
+}
+
+AT_EXTERN int at_queue_pause(at_store *s, const char *queue)
+{
+    return queue_flag(s, queue, 1);
+}
+
+AT_EXTERN int at_queue_resume(at_store *s, const char *queue)
+{
+    return queue_flag(s, queue, 0);
+}
+
+AT_EXTERN int at_queue_is_paused(int32_t *paused_out, at_store *s, const char *queue)
+{
+    if (paused_out)
+        *paused_out = 0;
+    ENTER_JOB(s);
+    if (!paused_out)
+        return at__err_set(s, AT_ERR_INVAL, 0, "paused_out is NULL");
+    if (at__check_name(queue))
+        return at__err_set(s, AT_ERR_NAME, 0, "queue name must be 1..%d of [A-Za-z0-9._:-]", AT_NAME_MAX);
+    int (*m)(int32_t *, at_backend *, const char *) = OPTIONAL_METHOD(s, queue_is_paused);
+    if (!m)
+        return unsupported(s, "pausing queues");
+    return m(paused_out, s->be, queue);
+}
+
+AT_EXTERN int at_release(at_store *s, const char *id, uint64_t token, int64_t delay_ms)
+{
+    ENTER_JOB(s);
+    CANON_ID(s, id);
+    if (delay_ms < 0 || delay_ms > AT__YEAR_MS)
+        return at__err_set(s, AT_ERR_RANGE, 0, "delay %lld ms is outside 0..%lld", (long long)delay_ms,
+                           (long long)AT__YEAR_MS);
+    int (*m)(at_backend *, const char *, uint64_t, int64_t) = OPTIONAL_METHOD(s, release);
+    if (!m)
+        return unsupported(s, "releasing jobs");
+    int rc = m(s->be, id, token, delay_ms);
+    if (rc == 0 && delay_ms == 0)
+        at_store_notify(s);
+    return rc;
+}
+
+int at__store_rate_take(uint32_t *granted_out, int64_t *wait_ms_out, at_store *s, const char *queue, uint32_t limit,
+                        int64_t period_ms, uint32_t want)
+{
+    *granted_out = 0;
+    *wait_ms_out = 0;
+    int (*m)(uint32_t *, int64_t *, at_backend *, const char *, uint32_t, int64_t, uint32_t) =
+        OPTIONAL_METHOD(s, rate_take);
+    if (!m)
+        return unsupported(s, "rate limits");
+    return m(granted_out, wait_ms_out, s->be, queue, limit, period_ms, want);
+}
+
+bool at__store_has_rate(const at_store *s)
+{
+    return OPTIONAL_METHOD(s, rate_take) != NULL;
+}

@@ -292,6 +292,30 @@ typedef struct at_store_vtable {
     /* As list, for the jobs of one workflow in id order. */
     int (*wf_jobs)(at_job **jobs_out, size_t *n_out, char *cursor_out, at_backend *be, const char *wf_id,
                    const char *cursor, size_t limit);
+
+    /* ---- also version 2: worker support (ADR/0015).  Each optional:
+     * without it the matching call gives AT_ERR_UNSUPPORTED. ---- */
+
+    /* Give a claim back: RUNNING under `token` -> READY now (SCHEDULED at
+     * now + delay_ms when delay_ms > 0), attempts - 1 (that attempt did not
+     * happen), token no longer current (a later ack with it: AT_ERR_STALE).
+     * Marked for cancellation: CANCELLED and AT_ERR_CANCELLED.  Other token
+     * or state errors as ack. */
+    int (*release)(at_backend *be, const char *id, uint64_t token, int64_t delay_ms);
+    /* Set (1) or clear (0) the paused flag of `queue`, for every process on
+     * the store; claim skips paused queues.  Any valid queue name, with or
+     * without jobs.  Changes to the flag wake blocked pollers as enqueues
+     * do. */
+    int (*queue_pause)(at_backend *be, const char *queue, int32_t paused);
+    /* *paused_out = the flag of `queue` (0 for a queue never paused). */
+    int (*queue_is_paused)(int32_t *paused_out, at_backend *be, const char *queue);
+    /* A token bucket per queue shared by every process on the store:
+     * capacity `limit`, refilled continuously at limit per period_ms by the
+     * store's clock.  Take up to `want` tokens: *granted_out = how many
+     * (0..want); when 0, *wait_ms_out = ms until one is there (else 0).
+     * Atomic: two processes never get the same token. */
+    int (*rate_take)(uint32_t *granted_out, int64_t *wait_ms_out, at_backend *be, const char *queue,
+                     uint32_t limit, int64_t period_ms, uint32_t want);
 } at_store_vtable;
 
 /* Register a backend under vt->scheme.  `vt` must stay valid for the life of
