@@ -10,7 +10,7 @@
  * short, growing sleeps waits out for up to busy_timeout.  A transaction that
  * still meets SQLITE_BUSY mid-way is rolled back and retried a few times.
  *
- * Schema (version 3, PRAGMA user_version; the tables are created and migrated
+ * Schema (version 4, PRAGMA user_version; the tables are created and migrated
  * here): `jobs` is clustered by the 16-byte job id (WITHOUT ROWID): ids are
  * time-sortable, so inserts append.  Partial indexes hold only the rows a
  * lookup needs, which keeps each one small and the hot pages few:
@@ -46,6 +46,13 @@
  * marked job, lease expiry wherever it is found, wf_cancel), so a child is
  * released or cancelled in the same commit as its parent's end.
  *
+ * Version 4 adds worker support (ADR 0015; tables at k_schema_v4): a paused
+ * flag per queue, which every claim reads in its own transaction (so a
+ * pause by any process holds for the next claim of every other), and the
+ * rate limits' token buckets, each taken from in one write transaction so
+ * that two processes never get the same token.  release gives a claim back
+ * without counting the attempt.
+ *
  * Time is lazy, as in the example backend: nothing runs between calls.  A
  * claim first ends expired leases and makes its queues' due jobs READY; get,
  * list and stats do the same when a cheap read shows something is due, so
@@ -71,7 +78,7 @@
 
 #include "internal.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 /* PRAGMA application_id of our files ("atsk"): tells a libasynctask store
  * from another application's database before we touch it. */
 #define APPLICATION_ID 0x6174736b
@@ -243,8 +250,31 @@ static const char k_schema_v3[] =
     " DELETE FROM workflows WHERE workflow = old.workflow AND " WF_SUM " = 0;"
     " END;";
 
+/* Version 4: worker support (ADR 0015).  Again only a column added with
+ * ALTER TABLE (existing queues read "not paused") and a new table, so the
+ * step is instant at any size.
+ *
+ *   queues.paused              the queue's paused flag: claim skips the
+ *                              queue, every process reads it in its claim
+ *   buckets(queue, ...)        one token bucket per rate-limited queue,
+ *                              keyed by name (a rate limit on a queue that
+ *                              never had a job makes no `queues` row, which
+ *                              stats would list): the limit and period it
+ *                              was filled for, its content in units of
+ *                              1/period token, and the store wall ms of its
+ *                              last refill */
+static const char k_schema_v4[] =
+    "ALTER TABLE queues ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE buckets("
+    " queue TEXT PRIMARY KEY,"
+    " lim INTEGER NOT NULL,"
+    " period INTEGER NOT NULL,"
+    " units INTEGER NOT NULL,"
+    " at INTEGER NOT NULL"
+    ") WITHOUT ROWID;";
+
 /* k_steps[v] takes a file from schema version v to v + 1. */
-static const char *const k_steps[SCHEMA_VERSION] = {k_schema_v1, k_schema_v2, k_schema_v3};
+static const char *const k_steps[SCHEMA_VERSION] = {k_schema_v1, k_schema_v2, k_schema_v3, k_schema_v4};
 
 /* The columns of a job snapshot, in this order everywhere: those of
  * version 1 (what a plain enqueue writes), then the workflow ones. */
@@ -359,6 +389,11 @@ enum stmt_id {
     S_WF_COUNTS,
     S_WF_IDS,
     S_WF_STATES,
+    S_Q_PAUSED,
+    S_Q_PAUSE,
+    S_RELEASE,
+    S_BUCKET_GET,
+    S_BUCKET_PUT,
     S_COUNT__
 };
 
@@ -464,6 +499,14 @@ static const char *const k_sql[S_COUNT__] = {
     [S_WF_COUNTS] = "SELECT n1, n2, n3, n4, n5, n6, n7 FROM workflows WHERE workflow = ?1",
     [S_WF_IDS] = "SELECT id FROM wf_jobs WHERE workflow = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
     [S_WF_STATES] = "SELECT w.id, j.state FROM wf_jobs w JOIN jobs j ON j.id = w.id WHERE w.workflow = ?1",
+    [S_Q_PAUSED] = "SELECT paused FROM queues WHERE qid = ?1",
+    [S_Q_PAUSE] = "UPDATE queues SET paused = ?2 WHERE qid = ?1",
+    /* started_at stays: it tells when the given-back attempt began. */
+    [S_RELEASE] = "UPDATE jobs SET state = ?2, attempts = max(attempts - 1, 0), run_at = ?3, lease_until = NULL,"
+                  " updated_at = ?4 WHERE id = ?1",
+    [S_BUCKET_GET] = "SELECT lim, period, units, at FROM buckets WHERE queue = ?1",
+    [S_BUCKET_PUT] =
+        "INSERT OR REPLACE INTO buckets(queue, lim, period, units, at) VALUES(?1, ?2, ?3, ?4, ?5)",
 };
 
 /* ------------------------------------------------------------ structures */
@@ -1388,7 +1431,8 @@ struct claim_ctx {
     at_job **jobs;
     size_t n, max, nq;
     const char *const *names;
-    const int64_t *qids;
+    const int64_t *qids; /* of every queue asked for, 0 for one the store never saw */
+    int64_t *live;       /* the same with 0 for the queues paused now as well */
     int64_t wake;
 };
 
@@ -1430,6 +1474,28 @@ static int compute_wake(int64_t *wake, at_backend *be, const int64_t *qids, size
     return 0;
 }
 
+/* live[i] = qids[i], or 0 when that queue is paused: its jobs are neither
+ * claimed nor looked at for the wake time (a due job of a paused queue
+ * would otherwise make the wake time "now" and the poller spin).  Read in
+ * the caller's transaction, as the flag is another process's to change. */
+static int live_queues(int64_t *live, at_backend *be, const int64_t *qids, size_t nq)
+{
+    for (size_t i = 0; i < nq; i++) {
+        live[i] = qids[i];
+        if (!qids[i])
+            continue;
+        int64_t paused = 0;
+        sqlite3_stmt *s = S(be, S_Q_PAUSED);
+        sqlite3_bind_int64(s, 1, qids[i]);
+        int rc = query_int(&paused, be, s, 0, "reading a queue's paused flag");
+        if (rc)
+            return rc;
+        if (paused)
+            live[i] = 0;
+    }
+    return 0;
+}
+
 static void free_claimed(struct claim_ctx *c)
 {
     while (c->n > 0)
@@ -1442,8 +1508,10 @@ static int claim_body(at_backend *be, void *arg)
     free_claimed(c); /* a retried transaction starts over */
     c->wake = AT_TIME_NONE;
     int rc = expire_all(be);
+    if (rc == 0)
+        rc = live_queues(c->live, be, c->qids, c->nq);
     for (size_t qi = 0; rc == 0 && qi < c->nq && c->n < c->max; qi++) {
-        int64_t qid = c->qids[qi];
+        int64_t qid = c->live[qi];
         if (!qid)
             continue;
         if ((rc = promote(be, qid)))
@@ -1473,7 +1541,7 @@ static int claim_body(at_backend *be, void *arg)
             rc = count(be, qid, AT_STATE_RUNNING, k);
     }
     if (rc == 0 && c->n == 0)
-        rc = compute_wake(&c->wake, be, c->qids, c->nq);
+        rc = compute_wake(&c->wake, be, c->live, c->nq);
     if (rc)
         free_claimed(c);
     return rc;
@@ -1482,8 +1550,8 @@ static int claim_body(at_backend *be, void *arg)
 static int sql_claim(at_job **jobs, size_t *n_out, int64_t *wake, at_backend *be, const char *const *queues,
                      size_t nq, size_t max)
 {
-    int64_t qids[AT__MAX_QUEUES_PER_POLL];
-    struct claim_ctx c = {jobs, 0, max, nq, queues, qids, AT_TIME_NONE};
+    int64_t qids[AT__MAX_QUEUES_PER_POLL], live[AT__MAX_QUEUES_PER_POLL];
+    struct claim_ctx c = {jobs, 0, max, nq, queues, qids, live, AT_TIME_NONE};
     *n_out = 0;
     *wake = AT_TIME_NONE;
     if (nq > AT__MAX_QUEUES_PER_POLL)
@@ -1503,23 +1571,25 @@ static int sql_claim(at_job **jobs, size_t *n_out, int64_t *wake, at_backend *be
         sqlite3_bind_int64(s, 1, be->now);
         rc = query_int(&v, be, s, 0, "looking for expired leases");
         work = v != 0;
+        if (rc == 0 && !work)
+            rc = live_queues(live, be, qids, nq);
         for (size_t i = 0; rc == 0 && !work && i < nq; i++) {
-            if (!qids[i])
+            if (!live[i])
                 continue;
             s = S(be, S_HAS_READY);
-            sqlite3_bind_int64(s, 1, qids[i]);
+            sqlite3_bind_int64(s, 1, live[i]);
             rc = query_int(&v, be, s, 0, "looking for ready jobs");
             work = v != 0;
             if (rc == 0 && !work) {
                 s = S(be, S_HAS_DUE);
-                sqlite3_bind_int64(s, 1, qids[i]);
+                sqlite3_bind_int64(s, 1, live[i]);
                 sqlite3_bind_int64(s, 2, be->now);
                 rc = query_int(&v, be, s, 0, "looking for due jobs");
                 work = v != 0;
             }
         }
         if (rc == 0 && !work)
-            rc = compute_wake(&c.wake, be, qids, nq);
+            rc = compute_wake(&c.wake, be, live, nq);
         end_read(be);
     }
     if (rc == 0 && work)
@@ -3018,6 +3088,184 @@ static int sql_wf_jobs(at_job **jobs, size_t *n_out, char *cursor_out, at_backen
     return 0;
 }
 
+/* ------------------------------------------------ worker support (v4) */
+
+static int release_body(at_backend *be, void *arg)
+{
+    struct hold_ctx *c = arg;
+    struct held h;
+    int rc = check_held(&h, &c->outcome, be, c->id, c->bid, c->token);
+    if (rc || c->outcome)
+        return rc;
+    if (h.cancel)
+        return cancel_holder(&c->outcome, be, &h, c->id, c->bid);
+    /* The token stays as it is: held means RUNNING under it, so the job
+     * being READY or SCHEDULED already makes it stale, and the next claim
+     * moves it on as any claim does. */
+    int to = c->ms > 0 ? AT_STATE_SCHEDULED : AT_STATE_READY;
+    sqlite3_stmt *s = S(be, S_RELEASE);
+    sqlite3_bind_blob(s, 1, c->bid, 16, SQLITE_STATIC);
+    sqlite3_bind_int(s, 2, to);
+    sqlite3_bind_int64(s, 3, be->now + (c->ms > 0 ? c->ms : 0));
+    sqlite3_bind_int64(s, 4, be->now);
+    rc = run(be, s, "releasing a job");
+    if (rc == 0)
+        rc = move_count(be, h.qid, AT_STATE_RUNNING, to);
+    /* Pollers of this process blocked on the queue learn of it at commit,
+     * whoever called; other processes see data_version move. */
+    be->released |= rc == 0 && to == AT_STATE_READY;
+    return rc;
+}
+
+static int sql_release(at_backend *be, const char *id, uint64_t token, int64_t delay)
+{
+    struct hold_ctx c = {.id = id, .token = token, .ms = delay};
+    id_bytes(c.bid, id);
+    return run_hold(be, release_body, &c);
+}
+
+struct qflag_ctx {
+    const char *queue;
+    int32_t paused;
+};
+
+static int queue_pause_body(at_backend *be, void *arg)
+{
+    struct qflag_ctx *c = arg;
+    int64_t qid = 0;
+    /* Pausing makes the queue's row so the flag has a home before the
+     * first job; resuming a queue the store never saw has nothing to
+     * clear and writes nothing. */
+    int rc = queue_id(&qid, be, c->queue, c->paused != 0);
+    if (rc || !qid)
+        return rc;
+    sqlite3_stmt *s = S(be, S_Q_PAUSE);
+    sqlite3_bind_int64(s, 1, qid);
+    sqlite3_bind_int(s, 2, c->paused != 0);
+    return run(be, s, c->paused ? "pausing a queue" : "resuming a queue");
+}
+
+static int sql_queue_pause(at_backend *be, const char *queue, int32_t paused)
+{
+    struct qflag_ctx c = {queue, paused};
+    pthread_mutex_lock(&be->mu);
+    int rc = run_write(be, queue_pause_body, &c);
+    pthread_mutex_unlock(&be->mu);
+    return rc;
+}
+
+static int sql_queue_is_paused(int32_t *paused_out, at_backend *be, const char *queue)
+{
+    *paused_out = 0;
+    pthread_mutex_lock(&be->mu);
+    int64_t qid = 0, paused = 0;
+    int rc = queue_id(&qid, be, queue, false);
+    if (rc == 0 && qid) {
+        sqlite3_stmt *s = S(be, S_Q_PAUSED);
+        sqlite3_bind_int64(s, 1, qid);
+        rc = query_int(&paused, be, s, 0, "reading a queue's paused flag");
+    }
+    pthread_mutex_unlock(&be->mu);
+    if (rc == 0)
+        *paused_out = paused != 0;
+    return rc;
+}
+
+struct rate_ctx {
+    const char *queue;
+    int64_t limit, period;
+    uint32_t want;
+    uint32_t granted;
+    int64_t wait;
+};
+
+/* a / b rounded up, for a >= 0 and b > 0, without the overflow of
+ * (a + b - 1) / b. */
+static int64_t div_up(int64_t a, int64_t b)
+{
+    return a / b + (a % b != 0);
+}
+
+/* The bucket holds `units` of 1/period token, so refilling `limit` units per
+ * ms is exact in integers: capacity limit * period units, a token period
+ * units.  The caller checked that the capacity fits in 63 bits. */
+static int rate_body(at_backend *be, void *arg)
+{
+    struct rate_ctx *c = arg;
+    const int64_t cap = c->limit * c->period;
+    int64_t units = cap, at = be->now;
+    bool write = false;
+    sqlite3_stmt *s = S(be, S_BUCKET_GET);
+    sqlite3_bind_text(s, 1, c->queue, -1, SQLITE_STATIC);
+    int src = sqlite3_step(s);
+    if (src == SQLITE_ROW && sqlite3_column_int64(s, 0) == c->limit && sqlite3_column_int64(s, 1) == c->period) {
+        units = sqlite3_column_int64(s, 2);
+        at = sqlite3_column_int64(s, 3);
+    } else if (src == SQLITE_ROW || src == SQLITE_DONE) {
+        /* First seen, or another limit than it was filled for (a process
+         * with new settings): full, as a fresh bucket starts.  Written
+         * whatever the take, so the limit it is kept for is on file. */
+        write = true;
+    }
+    sqlite3_reset(s);
+    if (src != SQLITE_ROW && src != SQLITE_DONE)
+        return sqerr(be, &be->w, src, "reading a rate bucket");
+    if (units < 0 || units > cap)
+        units = units < 0 ? 0 : cap;
+    if (be->now > at) {
+        /* Compared, not multiplied: a bucket idle for years would overflow
+         * (now - at) * limit. */
+        if (be->now - at >= div_up(cap - units, c->limit))
+            units = cap;
+        else
+            units += (be->now - at) * c->limit;
+        at = be->now;
+    } else if (be->now < at) {
+        /* The wall clock went back: refill from now on rather than wait
+         * for the old time to come round again. */
+        at = be->now;
+        write = true;
+    }
+    int64_t have = units / c->period;
+    uint32_t g = have >= (int64_t)c->want ? c->want : (uint32_t)have;
+    units -= (int64_t)g * c->period;
+    c->granted = g;
+    c->wait = have > 0 ? 0 : div_up(c->period - units, c->limit);
+    /* Nothing taken changes nothing: the content follows from (units, at)
+     * the same way later, and an untouched file does not move data_version,
+     * so refusals do not wake the other processes' pollers. */
+    if (!write && g == 0)
+        return 0;
+    s = S(be, S_BUCKET_PUT);
+    sqlite3_bind_text(s, 1, c->queue, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, c->limit);
+    sqlite3_bind_int64(s, 3, c->period);
+    sqlite3_bind_int64(s, 4, units);
+    sqlite3_bind_int64(s, 5, at);
+    return run(be, s, "taking from a rate bucket");
+}
+
+static int sql_rate_take(uint32_t *granted_out, int64_t *wait_ms_out, at_backend *be, const char *queue,
+                         uint32_t limit, int64_t period_ms, uint32_t want)
+{
+    *granted_out = 0;
+    *wait_ms_out = 0;
+    if (limit == 0 || period_ms <= 0)
+        return at_store_error(be->store, AT_ERR_INVAL, 0, "a rate needs a limit and a period of at least 1");
+    if (period_ms > INT64_MAX / (int64_t)limit)
+        return at_store_error(be->store, AT_ERR_RANGE, 0, "a rate of %lu per %lld ms is out of range",
+                              (unsigned long)limit, (long long)period_ms);
+    struct rate_ctx c = {.queue = queue, .limit = limit, .period = period_ms, .want = want};
+    pthread_mutex_lock(&be->mu);
+    int rc = run_write(be, rate_body, &c);
+    pthread_mutex_unlock(&be->mu);
+    if (rc == 0) {
+        *granted_out = c.granted;
+        *wait_ms_out = c.wait;
+    }
+    return rc;
+}
+
 /* -------------------------------------------------------- other processes */
 
 /* Has another connection committed since we last looked?  PRAGMA
@@ -3393,4 +3641,8 @@ const at_store_vtable at__sqlite_vtable = {
     .wf_status = sql_wf_status,
     .wf_cancel = sql_wf_cancel,
     .wf_jobs = sql_wf_jobs,
+    .release = sql_release,
+    .queue_pause = sql_queue_pause,
+    .queue_is_paused = sql_queue_is_paused,
+    .rate_take = sql_rate_take,
 };

@@ -23,6 +23,13 @@
  *              through another connection; two processes acking a child's
  *              last two parents at once release it once; a 10,000-wide
  *              fan-out and fan-in; purge forgets a finished workflow
+ *   worker_support
+ *              release gives a claim back (the attempt uncounted, the old
+ *              token stale, a marked job cancelled with its waiting
+ *              children); a pause through one handle stops claims through
+ *              another and survives reopening, without a wake time that
+ *              spins; two handles share one token bucket; a version-3 file
+ *              is upgraded
  *   plans      EXPLAIN QUERY PLAN of every cached statement: claim, due
  *              lookup, idempotency, listing, purge and the workflow tables
  *              use indexes
@@ -1091,7 +1098,7 @@ START_TEST(version_1_file_is_upgraded_in_place_keeping_its_jobs)
 {
     make_old_store(1);
     at_store *s = open_uri(NULL);
-    ck_assert_int_eq(user_version(g_db), 3);
+    ck_assert_int_eq(user_version(g_db), 4);
     assert_old_job(s);
     add_schedule(s, "hourly", "0 * * * *", 1);
     uint64_t token = 0;
@@ -1107,7 +1114,7 @@ START_TEST(version_2_file_is_upgraded_in_place_and_its_jobs_can_be_parents)
 {
     make_old_store(2);
     at_store *s = open_uri(NULL);
-    ck_assert_int_eq(user_version(g_db), 3);
+    ck_assert_int_eq(user_version(g_db), 4);
     assert_old_job(s);
     /* A row written before the workflow columns existed is a parent like
      * any other: its ack releases the new child. */
@@ -1446,6 +1453,300 @@ START_TEST(purging_a_finished_workflow_forgets_it_and_its_edges)
 }
 END_TEST
 
+/* --------------------------------------------------------- worker support */
+
+static void enqueue_in(char id[AT_ID_SIZE], at_store *s, const char *queue, int64_t delay_ms)
+{
+    at_opts *o;
+    ck_assert_int_eq(at_opts_new(&o), 0);
+    ck_assert_int_eq(at_opts_set_str(o, AT_OPT_QUEUE, queue), 0);
+    ck_assert_int_eq(at_opts_set_int(o, AT_OPT_DELAY_MS, delay_ms), 0);
+    int rc = at_enqueue(id, s, "work", "x", 1, o);
+    ck_assert_msg(rc == 0, "enqueue: %s (%s)", at_err_name(rc), at_last_error());
+    at_opts_free(o);
+}
+
+/* Claim through the backend directly: the wake time is what a blocked
+ * poller would sleep until. */
+static size_t claim_raw(at_job **jobs, size_t max, int64_t *wake, at_store *s, const char *const *q, size_t nq)
+{
+    size_t n = 0;
+    int rc = s->vt->claim(jobs, &n, wake, s->be, q, nq, max);
+    ck_assert_msg(rc == 0, "claim: %s (%s)", at_err_name(rc), at_last_error());
+    return n;
+}
+
+static void assert_paused(at_store *s, const char *queue, int32_t want)
+{
+    int32_t p = -1;
+    ck_assert_int_eq(at_queue_is_paused(&p, s, queue), 0);
+    ck_assert_int_eq(p, want);
+}
+
+START_TEST(release_gives_the_claim_back_without_using_an_attempt)
+{
+    at_clock *clock;
+    ck_assert_int_eq(at_clock_new_manual(&clock, T0), 0);
+    at_store *a = open_clocked(clock), *b = open_clocked(clock);
+    char id[AT_ID_SIZE];
+    enqueue_in(id, a, "rq", 0);
+    uint64_t t1 = claim_id(a, "rq", id);
+
+    /* Given back through another connection, as another process would. */
+    ck_assert_int_eq(at_release(b, id, t1, 0), 0);
+    at_job *j;
+    ck_assert_int_eq(at_get(&j, a, id), 0);
+    ck_assert_int_eq(at_job_state(j), AT_STATE_READY);
+    ck_assert_uint_eq(at_job_attempts(j), 0);
+    ck_assert_int_eq(at_job_time(j, AT_JOB_TIME_LEASE), AT_TIME_NONE);
+    at_job_free(j);
+    ck_assert_uint_eq(count_state(a, AT_STATE_READY), 1);
+    ck_assert_uint_eq(count_state(a, AT_STATE_RUNNING), 0);
+    ck_assert_int_eq(at_ack(a, id, t1, NULL, 0), AT_ERR_STALE);
+    ck_assert_int_eq(at_release(a, id, t1, 0), AT_ERR_STALE);
+    ck_assert_int_eq(at_release(a, JOB_B, t1, 0), AT_ERR_NOTFOUND);
+
+    /* Claimed again under a new token; with a delay it waits out its time
+     * as SCHEDULED. */
+    uint64_t t2 = claim_id(b, "rq", id);
+    ck_assert_uint_ne(t2, t1);
+    ck_assert_int_eq(at_release(a, id, t1, 0), AT_ERR_STALE);
+    ck_assert_int_eq(at_release(a, id, t2, 500), 0);
+    ck_assert_int_eq(at_get(&j, b, id), 0);
+    ck_assert_int_eq(at_job_state(j), AT_STATE_SCHEDULED);
+    ck_assert_int_eq(at_job_time(j, AT_JOB_TIME_RUN_AT), T0 + 500);
+    ck_assert_uint_eq(at_job_attempts(j), 0);
+    at_job_free(j);
+    ck_assert_uint_eq(count_state(a, AT_STATE_SCHEDULED), 1);
+    const char *q[] = {"rq"};
+    size_t n = 1;
+    ck_assert_int_eq(at_poll(&j, &n, b, q, 1, 1, 0), 0);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(at_clock_advance(clock, 500), 0);
+
+    /* Two releases, one run: the job ends with the one attempt it used. */
+    uint64_t t3 = claim_id(b, "rq", id);
+    ck_assert_int_eq(at_ack(a, id, t2, NULL, 0), AT_ERR_STALE);
+    ck_assert_int_eq(at_ack(a, id, t3, NULL, 0), 0);
+    ck_assert_int_eq(at_get(&j, b, id), 0);
+    ck_assert_int_eq(at_job_state(j), AT_STATE_SUCCEEDED);
+    ck_assert_uint_eq(at_job_attempts(j), 1);
+    at_job_free(j);
+    ck_assert_uint_eq(count_state(b, AT_STATE_SUCCEEDED), 1);
+    ck_assert_uint_eq(count_state(b, AT_STATE_READY) + count_state(b, AT_STATE_SCHEDULED) +
+                          count_state(b, AT_STATE_RUNNING),
+                      0);
+    at_store_close(a);
+    at_store_close(b);
+    ck_assert_int_eq(at_clock_free(clock), 0);
+    assert_integrity(g_db);
+}
+END_TEST
+
+START_TEST(releasing_a_job_marked_for_cancellation_cancels_it_and_its_children)
+{
+    at_store *s = open_uri("?sync=normal");
+    at_workflow *wf = wf_join("cq");
+    char wf_id[AT_ID_SIZE], a[AT_ID_SIZE], b[AT_ID_SIZE], c[AT_ID_SIZE];
+    submit_wf(wf_id, s, wf);
+    snprintf(a, sizeof a, "%s", at_workflow_job_id(wf, "a"));
+    snprintf(b, sizeof b, "%s", at_workflow_job_id(wf, "b"));
+    snprintf(c, sizeof c, "%s", at_workflow_job_id(wf, "c"));
+    at_workflow_free(wf);
+    uint64_t ta = claim_id(s, "cq", a);
+    int32_t pending = 0;
+    ck_assert_int_eq(at_cancel(&pending, s, a), 0);
+    ck_assert_int_eq(pending, 1);
+    ck_assert_int_eq(at_release(s, a, ta, 0), AT_ERR_CANCELLED);
+    ck_assert_int_eq(state_of(s, a), AT_STATE_CANCELLED);
+    /* c waited for a: cancelled in the same commit (the default policy). */
+    ck_assert_int_eq(state_of(s, c), AT_STATE_CANCELLED);
+    ck_assert_int_eq(state_of(s, b), AT_STATE_READY);
+    ck_assert_uint_eq(count_state(s, AT_STATE_CANCELLED), 2);
+    ck_assert_uint_eq(count_state(s, AT_STATE_RUNNING), 0);
+    ck_assert_uint_eq(count_state(s, AT_STATE_WAITING), 0);
+    uint64_t counts[AT_STATE_COUNT__];
+    int32_t done = -1, failed = -1;
+    ck_assert_int_eq(at_workflow_status(&done, &failed, counts, s, wf_id), 0);
+    ck_assert_uint_eq(counts[AT_STATE_CANCELLED], 2);
+    ck_assert_uint_eq(counts[AT_STATE_READY], 1);
+    ck_assert_int_eq(at_release(s, a, ta, 0), AT_ERR_CANCELLED);
+    at_store_close(s);
+    assert_integrity(g_db);
+}
+END_TEST
+
+START_TEST(a_pause_through_one_handle_stops_claims_through_another)
+{
+    at_clock *clock;
+    ck_assert_int_eq(at_clock_new_manual(&clock, T0), 0);
+    at_store *a = open_clocked(clock), *b = open_clocked(clock);
+    char p1[AT_ID_SIZE], p2[AT_ID_SIZE], late[AT_ID_SIZE], other[AT_ID_SIZE];
+    enqueue_in(p1, a, "pq", 0);
+    enqueue_in(p2, a, "pq", 0);
+    enqueue_in(late, a, "pq", 100);
+    enqueue_in(other, a, "oq", 0);
+    assert_paused(b, "pq", 0);
+    ck_assert_int_eq(at_queue_pause(a, "pq"), 0);
+    assert_paused(b, "pq", 1);
+    assert_paused(b, "oq", 0);
+    ck_assert_int_eq(at_clock_advance(clock, 100), 0);
+
+    /* Only the other queue's job; the paused queue's jobs stay READY, and
+     * its due job sets no wake time (it would be "now": a spinning
+     * poller). */
+    const char *both[] = {"pq", "oq"};
+    at_job *jobs[8];
+    int64_t wake = 0;
+    ck_assert_uint_eq(claim_raw(jobs, 8, &wake, b, both, 2), 1);
+    ck_assert_str_eq(at_job_id(jobs[0]), other);
+    uint64_t to = at_job_token(jobs[0]);
+    at_job_free(jobs[0]);
+    ck_assert_uint_eq(claim_raw(jobs, 8, &wake, b, both, 2), 0);
+    /* Only the running job's lease is known to make work. */
+    ck_assert_int_eq(wake, at_store_clock_mono(b) + 30000);
+    ck_assert_int_eq(at_ack(b, other, to, NULL, 0), 0);
+    ck_assert_uint_eq(claim_raw(jobs, 8, &wake, b, both, 2), 0);
+    ck_assert_int_eq(wake, AT_TIME_NONE);
+    ck_assert_uint_eq(claim_raw(jobs, 8, &wake, a, both, 2), 0);
+    ck_assert_int_eq(wake, AT_TIME_NONE);
+    ck_assert_int_eq(state_of(b, p1), AT_STATE_READY);
+    ck_assert_int_eq(state_of(b, p2), AT_STATE_READY);
+
+    /* Resumed: claimable at once, everywhere. */
+    ck_assert_int_eq(at_queue_resume(a, "pq"), 0);
+    assert_paused(b, "pq", 0);
+    ck_assert_uint_eq(claim_raw(jobs, 8, &wake, b, both, 2), 3);
+    for (size_t i = 0; i < 3; i++)
+        at_job_free(jobs[i]);
+    ck_assert_uint_eq(count_state(a, AT_STATE_RUNNING), 3);
+
+    /* Any valid name: a queue with no jobs, and one the store never saw. */
+    ck_assert_int_eq(at_queue_pause(b, "empty"), 0);
+    assert_paused(a, "empty", 1);
+    assert_paused(a, "never-seen", 0);
+    ck_assert_int_eq(at_queue_resume(a, "never-seen"), 0);
+    assert_paused(b, "never-seen", 0);
+    ck_assert_int_eq(at_queue_pause(a, "bad name"), AT_ERR_NAME);
+    at_store_close(a);
+    at_store_close(b);
+    ck_assert_int_eq(at_clock_free(clock), 0);
+}
+END_TEST
+
+START_TEST(the_paused_flag_survives_reopening)
+{
+    at_store *s = open_uri("?sync=normal");
+    ck_assert_int_eq(at_queue_pause(s, "pq"), 0);
+    ck_assert_int_eq(at_queue_pause(s, "gone"), 0);
+    ck_assert_int_eq(at_queue_resume(s, "gone"), 0);
+    at_store_close(s);
+
+    s = open_uri("?sync=normal");
+    assert_paused(s, "pq", 1);
+    assert_paused(s, "gone", 0);
+    char id[AT_ID_SIZE];
+    enqueue_in(id, s, "pq", 0);
+    const char *q[] = {"pq"};
+    at_job *j;
+    size_t n = 1;
+    ck_assert_int_eq(at_poll(&j, &n, s, q, 1, 1, 0), 0);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(at_queue_resume(s, "pq"), 0);
+    ck_assert_int_eq(at_ack(s, id, claim_id(s, "pq", id), NULL, 0), 0);
+    at_store_close(s);
+    assert_integrity(g_db);
+}
+END_TEST
+
+static uint32_t take(int64_t *wait, at_store *s, uint32_t limit, int64_t period, uint32_t want)
+{
+    uint32_t got = UINT32_MAX;
+    *wait = -1;
+    int rc = at__store_rate_take(&got, wait, s, "rq", limit, period, want);
+    ck_assert_msg(rc == 0, "rate_take: %s (%s)", at_err_name(rc), at_last_error());
+    ck_assert_uint_le(got, want);
+    ck_assert(got == 0 ? *wait > 0 : *wait == 0);
+    return got;
+}
+
+START_TEST(two_handles_share_one_token_bucket)
+{
+    at_clock *clock;
+    ck_assert_int_eq(at_clock_new_manual(&clock, T0), 0);
+    at_store *h[2] = {open_clocked(clock), open_clocked(clock)};
+    int64_t wait = 0;
+    /* 5 per second: a new bucket starts full, and the two handles drain
+     * it together. */
+    uint32_t total = 0;
+    for (int i = 0; i < 8; i++)
+        total += take(&wait, h[i % 2], 5, 1000, 1);
+    ck_assert_uint_eq(total, 5);
+    ck_assert_int_eq(wait, 200); /* one token per 200 ms */
+    ck_assert_int_eq(at_clock_advance(clock, 199), 0);
+    ck_assert_uint_eq(take(&wait, h[1], 5, 1000, 1), 0);
+    ck_assert_int_eq(wait, 1);
+    ck_assert_int_eq(at_clock_advance(clock, 1), 0);
+    ck_assert_uint_eq(take(&wait, h[0], 5, 1000, 3), 1);
+    ck_assert_uint_eq(take(&wait, h[1], 5, 1000, 1), 0);
+    ck_assert_int_eq(wait, 200);
+
+    /* Refill is continuous and stops at the capacity. */
+    ck_assert_int_eq(at_clock_advance(clock, 450), 0);
+    ck_assert_uint_eq(take(&wait, h[1], 5, 1000, 5), 2);
+    ck_assert_int_eq(at_clock_advance(clock, 10000), 0);
+    ck_assert_uint_eq(take(&wait, h[0], 5, 1000, 3), 3);
+    ck_assert_uint_eq(take(&wait, h[1], 5, 1000, 3), 2);
+    ck_assert_uint_eq(take(&wait, h[0], 5, 1000, 3), 0);
+    ck_assert_int_eq(wait, 200);
+
+    /* Another limit than the bucket was filled for: full again. */
+    ck_assert_uint_eq(take(&wait, h[1], 3, 60000, 10), 3);
+    ck_assert_uint_eq(take(&wait, h[0], 3, 60000, 1), 0);
+    ck_assert_int_eq(wait, 20000);
+    /* A year idle refills without overflowing. */
+    ck_assert_int_eq(at_clock_advance(clock, INT64_C(365) * 86400000), 0);
+    ck_assert_uint_eq(take(&wait, h[0], 3, 60000, 10), 3);
+    at_store_close(h[0]);
+
+    /* The bucket is in the file: a new handle sees it drained. */
+    h[0] = open_clocked(clock);
+    ck_assert_uint_eq(take(&wait, h[0], 3, 60000, 1), 0);
+    ck_assert_int_eq(wait, 20000);
+    at_store_close(h[0]);
+    at_store_close(h[1]);
+    ck_assert_int_eq(at_clock_free(clock), 0);
+}
+END_TEST
+
+START_TEST(version_3_file_is_upgraded_in_place_for_worker_support)
+{
+    make_old_store(3);
+    at_store *s = open_uri(NULL);
+    ck_assert_int_eq(user_version(g_db), 4);
+    assert_old_job(s);
+    /* The queue made before the flag existed reads "not paused". */
+    assert_paused(s, "default", 0);
+    ck_assert_int_eq(at_queue_pause(s, "default"), 0);
+    const char *q[] = {"default"};
+    at_job *j;
+    size_t n = 1;
+    ck_assert_int_eq(at_poll(&j, &n, s, q, 1, 1, 0), 0);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(at_queue_resume(s, "default"), 0);
+    uint64_t t = claim_id(s, "default", JOB_A);
+    ck_assert_int_eq(at_release(s, JOB_A, t, 0), 0);
+    t = claim_id(s, "default", JOB_A);
+    ck_assert_int_eq(at_ack(s, JOB_A, t, NULL, 0), 0);
+    uint32_t got = 0;
+    int64_t wait = 0;
+    ck_assert_int_eq(at__store_rate_take(&got, &wait, s, "default", 2, 1000, 5), 0);
+    ck_assert_uint_eq(got, 2);
+    at_store_close(s);
+    assert_integrity(g_db);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ plans */
 
 START_TEST(every_statement_searches_jobs_through_an_index)
@@ -1562,6 +1863,14 @@ int main(void)
     tcase_add_test(tc, two_processes_acking_the_last_two_parents_release_the_child_once);
     tcase_add_test(tc, fan_out_of_10000_and_fan_in_release_the_merge_after_the_last_ack);
     tcase_add_test(tc, purging_a_finished_workflow_forgets_it_and_its_edges);
+    suite_add_tcase(s, tc);
+    tc = tcase("worker_support", 30);
+    tcase_add_test(tc, release_gives_the_claim_back_without_using_an_attempt);
+    tcase_add_test(tc, releasing_a_job_marked_for_cancellation_cancels_it_and_its_children);
+    tcase_add_test(tc, a_pause_through_one_handle_stops_claims_through_another);
+    tcase_add_test(tc, the_paused_flag_survives_reopening);
+    tcase_add_test(tc, two_handles_share_one_token_bucket);
+    tcase_add_test(tc, version_3_file_is_upgraded_in_place_for_worker_support);
     suite_add_tcase(s, tc);
     tc = tcase("plans", 30);
     tcase_add_test(tc, every_statement_searches_jobs_through_an_index);
