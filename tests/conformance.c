@@ -417,5 +417,6 @@ Suite *at_conformance_suite(const char *uri)
     suite_add_tcase(s, ct_tcase_schedules());
     suite_add_tcase(s, ct_tcase_scheduler());
     suite_add_tcase(s, ct_tcase_workflows());
+    suite_add_tcase(s, ct_tcase_queues());
     return s;
 }

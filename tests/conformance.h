@@ -145,5 +145,6 @@ TCase *ct_tcase_concurrency(void);
 TCase *ct_tcase_schedules(void);
 TCase *ct_tcase_scheduler(void);
 TCase *ct_tcase_workflows(void);
+TCase *ct_tcase_queues(void);
 
 #endif /* AT_CONFORMANCE_H */
