@@ -37,6 +37,11 @@
  * "Workflows", says what that means for Cluster).  A plain job pays a flag
  * test.
  *
+ * Worker support (vtable version 2): release is one more holder script
+ * like fail; a queue's paused flag is a field of its meta hash, which the
+ * claim script already holds; a rate limit is one expiring token-bucket
+ * hash per queue, in the queue's slot (ADR 0008, "Worker support").
+ *
  * Acks come one job per call from many threads; they are group-committed
  * into one script call (rd_ack), and at_ack_many sends a claimed batch as
  * one (rd_ack_many).  The hot scripts write in bulk (ADR 0008).
@@ -100,7 +105,8 @@ static const char k_wf_suffix[WKEYS] = {'c', 'l', 'n', 'j', 'q'};
 
 enum { SC_ENQUEUE, SC_CLAIM, SC_ACK, SC_FAIL, SC_TOUCH, SC_CANCEL, SC_GET, SC_SCAN, SC_REQUEUE, SC_PURGE,
        SC_PURGE_KEYS, SC_STATS, SC_SCHED_PUT, SC_SCHED_PAUSE, SC_SCHED_FIRED, SC_LEASE_ACQUIRE,
-       SC_LEASE_RELEASE, SC_WF_SUBMIT, SC_WF_STATUS, SC_WF_CANCEL, SC_COUNT };
+       SC_LEASE_RELEASE, SC_WF_SUBMIT, SC_WF_STATUS, SC_WF_CANCEL, SC_RELEASE, SC_QUEUE_PAUSE, SC_RATE_TAKE,
+       SC_COUNT };
 
 static const struct {
     const char *name;
@@ -113,6 +119,7 @@ static const struct {
     {"sched_put", k_redis_sched_put}, {"sched_pause", k_redis_sched_pause}, {"sched_fired", k_redis_sched_fired},
     {"lease_acquire", k_redis_lease_acquire}, {"lease_release", k_redis_lease_release},
     {"wf_submit", k_redis_wf_submit}, {"wf_status", k_redis_wf_status}, {"wf_cancel", k_redis_wf_cancel},
+    {"release", k_redis_release}, {"queue_pause", k_redis_queue_pause}, {"rate_take", k_redis_rate_take},
 };
 
 /* One pooled connection. */
@@ -3447,6 +3454,134 @@ static int rd_lease_release(at_backend *be, const char *name, const char *owner,
     return 0;
 }
 
+/* -------------------------------------------------------- worker support */
+
+struct release_ctx {
+    uint64_t token;
+    int64_t delay;
+};
+
+static void args_release(argv_t *a, at_backend *be, const uint8_t bid[16], void *ctx)
+{
+    struct release_ctx *c = ctx;
+    (void)be;
+    av_ext(a, bid, 16);
+    av_u64(a, c->token);
+    av_i64(a, c->delay);
+}
+
+static int rd_release(at_backend *be, const char *id, uint64_t token, int64_t delay)
+{
+    struct release_ctx c = {token, delay};
+    redisReply *r = NULL;
+    int rc = with_job(be, id, SC_RELEASE, args_release, &c, &r, NULL, "release");
+    if (rc)
+        return rc;
+    rc = holder_code(be, id, token, r, NULL);
+    freeReplyObject(r);
+    return rc;
+}
+
+/* The paused flag is a field of the queue's meta hash {P:Q}:m (ADR 0008):
+ * the claim script already holds that key, so checking it costs one HEXISTS
+ * and no key outside the queue's slot. */
+static int rd_queue_pause(at_backend *be, const char *queue, int32_t paused)
+{
+    long qi = queue_index(be, queue, strlen(queue));
+    if (qi < 0)
+        return at_store_error(be->store, AT_ERR_NOMEM, 0, "out of memory pausing queue %s", queue);
+    pthread_mutex_lock(&be->mu);
+    struct rqueue q = be->q[qi];
+    pthread_mutex_unlock(&be->mu);
+    argv_t a;
+    av_init(&a);
+    av_script(&a, be, SC_QUEUE_PAUSE, 1);
+    av_ext(&a, q.keys[QKEYS - 1], q.klen[QKEYS - 1]);
+    av_str(&a, paused ? "1" : "0");
+    av_tail(&a, be);
+    redisReply *r = NULL;
+    int rc = run_cmd(be, SC_QUEUE_PAUSE, &a, &r, paused ? "queue_pause" : "queue_resume");
+    av_free(&a);
+    if (rc)
+        return rc;
+    if (r->type != REDIS_REPLY_INTEGER)
+        return bad_reply(be, r, "queue_pause");
+    freeReplyObject(r);
+    return 0;
+}
+
+static int rd_queue_is_paused(int32_t *paused_out, at_backend *be, const char *queue)
+{
+    long qi = queue_index(be, queue, strlen(queue));
+    if (qi < 0)
+        return at_store_error(be->store, AT_ERR_NOMEM, 0, "out of memory reading queue %s", queue);
+    pthread_mutex_lock(&be->mu);
+    struct rqueue q = be->q[qi];
+    pthread_mutex_unlock(&be->mu);
+    argv_t a;
+    av_init(&a);
+    av_str(&a, "HEXISTS");
+    av_ext(&a, q.keys[QKEYS - 1], q.klen[QKEYS - 1]);
+    av_str(&a, "paused");
+    redisReply *r = NULL;
+    int rc = run_cmd(be, -1, &a, &r, "queue_is_paused (HEXISTS)");
+    av_free(&a);
+    if (rc)
+        return rc;
+    if (r->type != REDIS_REPLY_INTEGER)
+        return bad_reply(be, r, "queue_is_paused (HEXISTS)");
+    *paused_out = r->integer == 1;
+    freeReplyObject(r);
+    return 0;
+}
+
+/* The script counts in units of 1/period_ms token in Lua doubles: exact
+ * only while the bucket's capacity limit * period_ms in units (and a refill
+ * added to it) stays below 2^53. */
+#define RATE_UNITS_MAX (INT64_C(1) << 52)
+/* "{" prefix ":" queue "}:b" */
+#define BUCKET_KEY_MAX (PREFIX_MAX + AT_NAME_MAX + 8)
+
+static int rd_rate_take(uint32_t *granted_out, int64_t *wait_ms_out, at_backend *be, const char *queue,
+                        uint32_t limit, int64_t period_ms, uint32_t want)
+{
+    *granted_out = 0;
+    *wait_ms_out = 0;
+    if (!queue || at__check_name(queue))
+        return at_store_error(be->store, AT_ERR_NAME, 0, "queue name must be 1..%d of [A-Za-z0-9._:-]",
+                              AT_NAME_MAX);
+    if (limit == 0 || period_ms <= 0 || period_ms > RATE_UNITS_MAX / limit)
+        return at_store_error(
+            be->store, AT_ERR_RANGE, 0,
+            "rate %lu per %lld ms: limit and period must be positive, their product below 2^52",
+            (unsigned long)limit, (long long)period_ms);
+    /* In the queue's slot, but not one of the 7 keys every queue script
+     * takes: only this script needs it, and it expires when idle. */
+    char key[BUCKET_KEY_MAX];
+    int kl = snprintf(key, sizeof key, "{%s:%s}:b", be->prefix, queue);
+    argv_t a;
+    av_init(&a);
+    av_script(&a, be, SC_RATE_TAKE, 1);
+    av_ext(&a, key, (size_t)kl);
+    av_u64(&a, limit);
+    av_i64(&a, period_ms);
+    av_u64(&a, want);
+    av_tail(&a, be);
+    redisReply *r = NULL;
+    int rc = run_cmd(be, SC_RATE_TAKE, &a, &r, "rate_take");
+    av_free(&a);
+    if (rc)
+        return rc;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_INTEGER ||
+        r->element[1]->type != REDIS_REPLY_INTEGER || r->element[0]->integer < 0 ||
+        r->element[0]->integer > (long long)want || r->element[1]->integer < 0)
+        return bad_reply(be, r, "rate_take");
+    *granted_out = (uint32_t)r->element[0]->integer;
+    *wait_ms_out = r->element[1]->integer;
+    freeReplyObject(r);
+    return 0;
+}
+
 /* ------------------------------------------------------------ subscriber */
 
 static void *sub_main(void *arg)
@@ -3667,7 +3802,8 @@ static int rd_open(at_backend **out, at_store *store, const char *uri)
     .ack_many = rd_ack_many, .sched_put = rd_sched_put, .sched_remove = rd_sched_remove,                     \
     .sched_pause = rd_sched_pause, .sched_list = rd_sched_list, .sched_fired = rd_sched_fired,               \
     .lease_acquire = rd_lease_acquire, .lease_release = rd_lease_release, .wf_submit = rd_wf_submit,        \
-    .wf_status = rd_wf_status, .wf_cancel = rd_wf_cancel, .wf_jobs = rd_wf_jobs,
+    .wf_status = rd_wf_status, .wf_cancel = rd_wf_cancel, .wf_jobs = rd_wf_jobs, .release = rd_release,     \
+    .queue_pause = rd_queue_pause, .queue_is_paused = rd_queue_is_paused, .rate_take = rd_rate_take,
 
 const at_store_vtable at__redis_vtable = {
     .version = AT_STORE_VTABLE_VERSION,

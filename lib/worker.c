@@ -61,6 +61,7 @@ struct at_ctx {
     atomic_int done_elsewhere; /* the keeper failed (timeout) or released it: results are dropped */
     int64_t deadline;          /* wall ms or AT_TIME_NONE */
     int64_t next_touch;        /* mono ms */
+    int last_rc;               /* of the last finishing store call */
     struct at_ctx *next;       /* running list */
 };
 
@@ -311,7 +312,32 @@ static void fail_event(at_worker *w, const at_job *job, int32_t state, const cha
          job, error);
 }
 
-/* Finish a job by the handler's answer (unless the keeper already did). */
+static bool transient(int rc)
+{
+    return rc == AT_ERR_CONN || rc == AT_ERR_TIMEOUT || rc == AT_ERR_BUSY || rc == AT_ERR_IO;
+}
+
+/* Finish a job by the handler's answer (unless the keeper already did).
+ * Transient store trouble is retried a few times within the lease: giving
+ * up would leave a finished job RUNNING until its lease expires and then run
+ * it again. */
+static void finish(at_worker *w, at_ctx *c, int32_t answer);
+
+static void finish_retrying(at_worker *w, at_ctx *c, int32_t answer)
+{
+    static const int backoff_ms[] = {50, 200, 500, 1000};
+    for (size_t i = 0;; i++) {
+        c->last_rc = 0;
+        finish(w, c, answer);
+        if (!transient(c->last_rc) || i == sizeof backoff_ms / sizeof backoff_ms[0])
+            break;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)backoff_ms[i] * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    if (c->last_rc)
+        emit(w, AT_EVENT_RELEASED, c->job, "the store refused the job's outcome; its lease will expire");
+}
+
 static void finish(at_worker *w, at_ctx *c, int32_t answer)
 {
     const at_job *j = c->job;
@@ -349,11 +375,17 @@ static void finish(at_worker *w, at_ctx *c, int32_t answer)
         break;
     }
     }
+    /* STALE, CANCELLED, NOTFOUND are outcomes, not trouble. */
+    c->last_rc = (rc == AT_ERR_STALE || rc == AT_ERR_CANCELLED || rc == AT_ERR_NOTFOUND) ? 0 : rc;
 }
 
-static void running_add(at_worker *w, at_ctx *c)
+static bool running_add(at_worker *w, at_ctx *c)
 {
     pthread_mutex_lock(&w->mu);
+    if (w->keeper_done) {
+        pthread_mutex_unlock(&w->mu);
+        return false;
+    }
     c->next = w->running;
     w->running = c;
     pthread_mutex_unlock(&w->mu);
@@ -361,6 +393,7 @@ static void running_add(at_worker *w, at_ctx *c)
      * a job with a short lease is renewed in time. */
     ssize_t r = write(w->stop_pipe[1], "k", 1);
     (void)r; /* a full pipe wakes it anyway */
+    return true;
 }
 
 static void running_remove(at_worker *w, at_ctx *c)
@@ -375,20 +408,35 @@ static void running_remove(at_worker *w, at_ctx *c)
     pthread_mutex_unlock(&w->mu);
 }
 
+static void give_back(at_worker *w, at_job *job, int64_t delay_ms, const char *why)
+{
+    if (at_release(w->st, at_job_id(job), at_job_token(job), delay_ms) == 0) {
+        atomic_fetch_add(&w->released_n, 1);
+        emit(w, AT_EVENT_RELEASED, job, why);
+    }
+    at_job_free(job);
+}
+
 /* Run one claimed job (taking ownership of `job`). */
 static void run_job(at_worker *w, at_job *job)
 {
     struct wqueue *q = find_queue(w, at_job_queue(job));
+    /* Take the concurrency slot first, atomically: two threads that both
+     * saw a free slot before claiming cannot both run. */
+    if (q && atomic_fetch_add(&q->running, 1) >= q->concurrency && q->concurrency) {
+        atomic_fetch_sub(&q->running, 1);
+        give_back(w, job, 0, "concurrency limit");
+        return;
+    }
     if (q && q->rate_limit) {
         uint32_t got = 0;
         int64_t wait = 0;
-        if (at__store_rate_take(&got, &wait, w->st, q->name, q->rate_limit, q->rate_period, 1) == 0 && got == 0) {
-            /* Over the shared rate: back in the queue until a token is due. */
-            if (at_release(w->st, at_job_id(job), at_job_token(job), wait > 0 ? wait : 1) == 0) {
-                atomic_fetch_add(&w->released_n, 1);
-                emit(w, AT_EVENT_RELEASED, job, "rate limit");
-            }
-            at_job_free(job);
+        int rc = at__store_rate_take(&got, &wait, w->st, q->name, q->rate_limit, q->rate_period, 1);
+        if (rc != 0 || got == 0) {
+            /* Over the shared rate (or unable to ask: fail closed): back in
+             * the queue until a token is due. */
+            atomic_fetch_sub(&q->running, 1);
+            give_back(w, job, rc ? 1000 : wait > 0 ? wait : 1, "rate limit");
             return;
         }
     }
@@ -396,10 +444,15 @@ static void run_job(at_worker *w, at_job *job)
     if (w->timeout_ms > 0)
         c.deadline = at_job_time(job, AT_JOB_TIME_STARTED) + w->timeout_ms;
     c.next_touch = mono_ms() + job->info.lease_ms / 3;
-    if (q)
-        atomic_fetch_add(&q->running, 1);
+    if (!running_add(w, &c)) {
+        /* The keeper has already given back everything at stop: this job,
+         * claimed just before, goes back too. */
+        if (q)
+            atomic_fetch_sub(&q->running, 1);
+        give_back(w, job, 0, "worker stopped");
+        return;
+    }
     atomic_fetch_add(&w->started_n, 1);
-    running_add(w, &c);
     emit(w, AT_EVENT_STARTED, job, NULL);
     const struct whandler *h = handler_for(w, at_job_type(job));
     int32_t answer;
@@ -412,7 +465,7 @@ static void run_job(at_worker *w, at_job *job)
         answer = AT_HANDLER_RETRY;
     }
     running_remove(w, &c);
-    finish(w, &c, answer);
+    finish_retrying(w, &c, answer);
     if (q && atomic_fetch_sub(&q->running, 1) == q->concurrency && q->concurrency)
         at_store_notify(w->st); /* a slot opened: pollers may take this queue again */
     at__free(c.result);
@@ -446,18 +499,8 @@ static void *handler_thread(void *arg)
         if (at_poll(&job, &got, w->st, names, n, 1, POLL_TIMEOUT_MS) != 0 || got == 0)
             continue;
         if (atomic_load(&w->stopping)) {
-            /* Claimed while stopping: give it straight back. */
-            if (at_release(w->st, at_job_id(job), at_job_token(job), 0) == 0)
-                atomic_fetch_add(&w->released_n, 1);
-            at_job_free(job);
+            give_back(w, job, 0, "worker stopped"); /* claimed while stopping */
             break;
-        }
-        struct wqueue *q = find_queue(w, at_job_queue(job));
-        if (q && q->concurrency && atomic_load(&q->running) >= q->concurrency) {
-            /* Another thread took the last slot between our check and claim. */
-            at_release(w->st, at_job_id(job), at_job_token(job), 0);
-            at_job_free(job);
-            continue;
         }
         run_job(w, job);
     }
@@ -594,11 +637,9 @@ static int start_common(at_worker *w)
         return at__err_set(w->st, AT_ERR_INVAL, 0, "register at least one handler before starting the worker");
     if (make_pipe(w->stop_pipe) != 0)
         return at__err_set(w->st, AT_ERR_IO, errno, "pipe: %s", strerror(errno));
-    w->started = true;
-    if (pthread_create(&w->keeper, NULL, keeper_thread, w) != 0) {
-        w->keeper_done = true;
+    if (pthread_create(&w->keeper, NULL, keeper_thread, w) != 0)
         return at__err_set(w->st, AT_ERR_NOMEM, 0, "cannot start the worker's keeper thread");
-    }
+    w->started = true;
     return 0;
 }
 
@@ -758,8 +799,12 @@ AT_EXTERN int at_worker_fd(at_worker *w)
     if (make_pipe(w->ready_pipe) != 0)
         return at__err_set(w->st, AT_ERR_IO, errno, "pipe: %s", strerror(errno));
     int rc = start_common(w);
-    if (rc)
+    if (rc) {
+        close(w->ready_pipe[0]);
+        close(w->ready_pipe[1]);
+        w->ready_pipe[0] = w->ready_pipe[1] = -1;
         return rc;
+    }
     w->event_mode = true;
     pthread_mutex_lock(&w->mu);
     w->nthreads_live++;
@@ -854,7 +899,7 @@ AT_EXTERN int at_ctx_progress(at_ctx *c, int32_t permille, const char *note)
              note ? note : "");
     emit(c->w, AT_EVENT_PROGRESS, c->job, detail);
     int rc = at_touch(c->w->st, at_job_id(c->job), at_job_token(c->job), 0);
-    if (rc == AT_ERR_CANCELLED || rc == AT_ERR_STALE)
+    if (rc == AT_ERR_CANCELLED || rc == AT_ERR_STALE || rc == AT_ERR_NOTFOUND)
         atomic_store(&c->cancelled, 1);
     return rc;
 }

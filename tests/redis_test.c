@@ -19,7 +19,9 @@
  * call the wf_* methods the same way, with items built as the core builds
  * them, so they state the backend's own rules (one hash tag per workflow,
  * one release under concurrent acks, survival of a killed connection, the
- * 10,000-node fan-out in one call).
+ * 10,000-node fan-out in one call).  The worker-support tests use the
+ * public at_release and at_queue_* calls, and the vtable's rate_take (the
+ * worker's at__store_rate_take is internal to the library, not exported).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -1313,6 +1315,265 @@ START_TEST(fan_out_of_ten_thousand_submits_in_one_call_and_merges_once)
 }
 END_TEST
 
+/* --------------------------------------------------------- worker support */
+
+/* A blocking poll on another handle, in a thread: when it returned, and
+ * what it got. */
+struct waiter {
+    at_store *s;
+    const char *queue;
+    int rc;
+    size_t n;
+    char id[AT_ID_SIZE];
+    int64_t woke_us;
+};
+
+static void *waiter_main(void *arg)
+{
+    struct waiter *w = arg;
+    const char *q[1] = {w->queue};
+    at_job *j = NULL;
+    w->rc = at_poll(&j, &w->n, w->s, q, 1, 1, 5000);
+    w->woke_us = mono_us();
+    if (w->rc == 0 && w->n == 1) {
+        snprintf(w->id, sizeof w->id, "%s", at_job_id(j));
+        at_job_free(j);
+    }
+    return NULL;
+}
+
+static at_job *poll_one(at_store *s, const char *queue)
+{
+    at_job *j = NULL;
+    size_t n = 0;
+    const char *q[1] = {queue};
+    int rc = at_poll(&j, &n, s, q, 1, 1, 0);
+    ck_assert_msg(rc == 0 && n == 1, "poll %s: %s n=%zu: %s", queue, at_err_name(rc), n, at_last_error());
+    return j;
+}
+
+START_TEST(release_gives_the_job_back_without_using_an_attempt)
+{
+    at_store *a = open_ok(sched_uri_for("release"));
+    at_store *b = open_ok(sched_uri);
+    at_opts *o = NULL;
+    at_opts_new(&o);
+    at_opts_set_str(o, AT_OPT_QUEUE, "rq");
+    at_opts_set_int(o, AT_OPT_MAX_ATTEMPTS, 1);
+    char id[AT_ID_SIZE];
+    ck_assert_int_eq(at_enqueue(id, a, "t", "x", 1, o), 0);
+
+    at_job *j = poll_one(a, "rq");
+    uint64_t tok = at_job_token(j);
+    ck_assert_uint_eq(at_job_attempts(j), 1);
+    at_job_free(j);
+    ck_assert_int_eq(at_release(a, id, tok + 1, 0), AT_ERR_STALE);
+    ck_assert_int_eq(at_release(a, id, tok, 0), 0);
+    j = get_ok(b, id);
+    ck_assert_int_eq(at_job_state(j), AT_STATE_READY);
+    ck_assert_uint_eq(at_job_attempts(j), 0);
+    ck_assert_int_eq(at_job_time(j, AT_JOB_TIME_LEASE), AT_TIME_NONE);
+    at_job_free(j);
+    ck_assert_uint_eq(count_of(b, "rq", AT_STATE_READY), 1);
+    ck_assert_uint_eq(count_of(b, "rq", AT_STATE_RUNNING), 0);
+    /* The old token is spent: neither an ack nor a second release. */
+    ck_assert_int_eq(at_ack(a, id, tok, NULL, 0), AT_ERR_STALE);
+    ck_assert_int_eq(at_release(a, id, tok, 0), AT_ERR_STALE);
+
+    /* With max_attempts 1 the job still runs: the released claim did not
+     * count.  A delayed release makes it SCHEDULED. */
+    j = poll_one(b, "rq");
+    uint64_t tok2 = at_job_token(j);
+    ck_assert_uint_gt(tok2, tok);
+    ck_assert_uint_eq(at_job_attempts(j), 1);
+    at_job_free(j);
+    ck_assert_int_eq(at_release(b, id, tok2, 60000), 0);
+    j = get_ok(a, id);
+    ck_assert_int_eq(at_job_state(j), AT_STATE_SCHEDULED);
+    ck_assert_int_ge(at_job_time(j, AT_JOB_TIME_RUN_AT), at_job_time(j, AT_JOB_TIME_UPDATED) + 60000);
+    at_job_free(j);
+    ck_assert_uint_eq(count_of(a, "rq", AT_STATE_SCHEDULED), 1);
+
+    /* A released READY job wakes a poller asleep in another handle. */
+    char id2[AT_ID_SIZE];
+    ck_assert_int_eq(at_enqueue(id2, a, "t", "y", 1, o), 0);
+    j = poll_one(a, "rq");
+    uint64_t tok3 = at_job_token(j);
+    at_job_free(j);
+    struct waiter w = {.s = b, .queue = "rq"};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, waiter_main, &w), 0);
+    sleep_ms(200); /* it claims nothing and sleeps */
+    int64_t t0 = mono_us();
+    ck_assert_int_eq(at_release(a, id2, tok3, 0), 0);
+    pthread_join(th, NULL);
+    ck_assert_msg(w.rc == 0 && w.n == 1, "poll: %s n=%zu", at_err_name(w.rc), w.n);
+    ck_assert_str_eq(w.id, id2);
+    printf("release: another handle's poller woke after %.2f ms\n", (w.woke_us - t0) / 1000.0);
+    ck_assert_int_lt(w.woke_us - t0, 100000);
+
+    char bogus[AT_ID_SIZE];
+    new_id(bogus);
+    ck_assert_int_eq(at_release(a, bogus, 1, 0), AT_ERR_NOTFOUND);
+    at_opts_free(o);
+    at_store_close(a);
+    at_store_close(b);
+}
+END_TEST
+
+START_TEST(release_of_a_job_marked_for_cancellation_cancels_it_and_its_children)
+{
+    at_store *s = open_ok(sched_uri_for("relcancel"));
+    struct wf_build b;
+    wf_init(&b, 2);
+    size_t root = wf_add(&b, "ra", AT_PARENT_FAIL_CANCEL, -1);
+    size_t child = wf_add(&b, "rb", AT_PARENT_FAIL_CANCEL, (int)root, -1);
+    wf_submit_ok(s, &b);
+    const char *rid = b.it[root].job.id, *cid = b.it[child].job.id;
+    uint64_t tok = claim_one(s, "ra", rid);
+    int32_t pending = 0;
+    ck_assert_int_eq(at_cancel(&pending, s, rid), 0);
+    ck_assert_int_eq(pending, 1);
+    ck_assert_int_eq(at_release(s, rid, tok, 0), AT_ERR_CANCELLED);
+    ck_assert_int_eq(state_of(s, rid), AT_STATE_CANCELLED);
+    ck_assert_int_eq(state_of(s, cid), AT_STATE_CANCELLED);
+    ck_assert_uint_eq(count_of(s, "ra", AT_STATE_RUNNING), 0);
+    ck_assert_uint_eq(count_of(s, "ra", AT_STATE_CANCELLED), 1);
+    ck_assert_uint_eq(count_of(s, "rb", AT_STATE_WAITING), 0);
+    ck_assert_uint_eq(count_of(s, "rb", AT_STATE_CANCELLED), 1);
+    uint64_t wc[AT_STATE_COUNT__];
+    wf_counts(s, b.wf, wc);
+    ck_assert_uint_eq(wc[AT_STATE_CANCELLED], 2);
+    ck_assert_uint_eq(wc[AT_STATE_RUNNING], 0);
+    /* Afterwards the token gets what ack gets on a cancelled job. */
+    ck_assert_int_eq(at_release(s, rid, tok, 0), AT_ERR_CANCELLED);
+    ck_assert_int_eq(at_ack(s, rid, tok, NULL, 0), AT_ERR_CANCELLED);
+    wf_done(&b);
+    at_store_close(s);
+}
+END_TEST
+
+START_TEST(pause_through_one_handle_stops_claims_through_another)
+{
+    at_store *a = open_ok(sched_uri_for("pause"));
+    at_store *b = open_ok(sched_uri);
+    redisContext *op = admin(port("AT_TEST_REDIS_PORT"));
+    at_opts *o = NULL;
+    at_opts_new(&o);
+    at_opts_set_str(o, AT_OPT_QUEUE, "pq");
+    int32_t paused = -1;
+    ck_assert_int_eq(at_queue_is_paused(&paused, b, "pq"), 0);
+    ck_assert_int_eq(paused, 0);
+    /* A queue without jobs can be paused before its first enqueue. */
+    ck_assert_int_eq(at_queue_pause(a, "pq"), 0);
+    ck_assert_int_eq(at_queue_pause(a, "pq"), 0);
+    ck_assert_int_eq(at_queue_is_paused(&paused, b, "pq"), 0);
+    ck_assert_int_eq(paused, 1);
+    ck_assert_int_eq(at_queue_is_paused(&paused, b, "other"), 0);
+    ck_assert_int_eq(paused, 0);
+    char id[AT_ID_SIZE];
+    ck_assert_int_eq(at_enqueue(id, a, "t", NULL, 0, o), 0);
+    at_opts_set_int(o, AT_OPT_DELAY_MS, 100);
+    ck_assert_int_eq(at_enqueue(NULL, a, "t", NULL, 0, o), 0);
+
+    const char *q[1] = {"pq"};
+    at_job *j = NULL;
+    size_t n = 9;
+    ck_assert_int_eq(at_poll(&j, &n, b, q, 1, 1, 0), 0);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_uint_eq(count_of(b, "pq", AT_STATE_READY), 1);
+
+    /* A poller blocked on the paused queue sleeps: neither the READY job nor
+     * the scheduled one coming due makes it claim again and again. */
+    struct waiter w = {.s = b, .queue = "pq"};
+    pthread_t th;
+    long long evals = cmd_calls(op, "evalsha");
+    ck_assert_int_eq(pthread_create(&th, NULL, waiter_main, &w), 0);
+    sleep_ms(400);
+    long long spent = cmd_calls(op, "evalsha") - evals;
+    ck_assert_msg(spent <= 4, "a poller of a paused queue ran %lld scripts in 400 ms", spent);
+    ck_assert_uint_eq(count_of(a, "pq", AT_STATE_READY), 2);
+
+    int64_t t0 = mono_us();
+    ck_assert_int_eq(at_queue_resume(a, "pq"), 0);
+    pthread_join(th, NULL);
+    ck_assert_msg(w.rc == 0 && w.n == 1, "poll: %s n=%zu", at_err_name(w.rc), w.n);
+    printf("resume: another handle's blocked poller woke after %.2f ms\n", (w.woke_us - t0) / 1000.0);
+    ck_assert_int_lt(w.woke_us - t0, 100000);
+    ck_assert_int_eq(at_queue_is_paused(&paused, a, "pq"), 0);
+    ck_assert_int_eq(paused, 0);
+    ck_assert_int_eq(at_poll(&j, &n, b, q, 1, 1, 0), 0);
+    ck_assert_uint_eq(n, 1);
+    at_job_free(j);
+    /* Resuming a queue that is not paused is harmless. */
+    ck_assert_int_eq(at_queue_resume(a, "pq"), 0);
+    redisFree(op);
+    at_opts_free(o);
+    at_store_close(a);
+    at_store_close(b);
+}
+END_TEST
+
+static uint32_t take(at_store *s, const char *queue, uint32_t limit, int64_t period, uint32_t want,
+                     int64_t *wait)
+{
+    uint32_t got = 99;
+    *wait = -1;
+    int rc = s->vt->rate_take(&got, wait, s->be, queue, limit, period, want);
+    ck_assert_msg(rc == 0, "rate_take: %s: %s", at_err_name(rc), errmsg(s));
+    ck_assert_uint_le(got, want);
+    if (got > 0)
+        ck_assert_int_eq(*wait, 0);
+    return got;
+}
+
+START_TEST(rate_take_is_one_bucket_for_every_handle_and_refills)
+{
+    at_store *a = open_ok(sched_uri_for("rate"));
+    at_store *b = open_ok(sched_uri);
+    int64_t wait = 0;
+    uint32_t total = 0;
+    for (int i = 0; i < 10; i++) {
+        uint32_t g = take(i % 2 ? b : a, "lq", 5, 1000, 1, &wait);
+        total += g;
+        if (g == 0)
+            ck_assert_msg(wait >= 1 && wait <= 200, "wait %lld ms", (long long)wait);
+    }
+    ck_assert_uint_eq(total, 5);
+    sleep_ms(250);
+    ck_assert_uint_ge(take(b, "lq", 5, 1000, 5, &wait), 1);
+
+    /* Another queue has its own bucket, full at first sight. */
+    ck_assert_uint_eq(take(a, "lq2", 5, 1000, 3, &wait), 3);
+    ck_assert_uint_eq(take(b, "lq2", 5, 1000, 3, &wait), 2);
+    ck_assert_uint_eq(take(a, "lq2", 5, 1000, 3, &wait), 0);
+    ck_assert_int_ge(wait, 1);
+    /* A new limit or period starts a full bucket. */
+    ck_assert_uint_eq(take(b, "lq2", 7, 1000, 10, &wait), 7);
+    ck_assert_uint_eq(take(a, "lq2", 7, 2000, 10, &wait), 7);
+    ck_assert_uint_eq(take(a, "lq2", 7, 2000, 10, &wait), 0);
+    ck_assert_int_ge(wait, 1);
+    ck_assert_int_le(wait, 286); /* 2000 / 7, rounded up */
+    /* want 0 only looks. */
+    ck_assert_uint_eq(take(a, "lq2", 7, 2000, 0, &wait), 0);
+
+    /* The bucket expires when idle, in the queue's slot. */
+    char prefix[256], key[512];
+    snprintf(prefix, sizeof prefix, "%s", strstr(sched_uri, "prefix=") + strlen("prefix="));
+    snprintf(key, sizeof key, "PTTL {%s:lq2}:b", prefix);
+    redisContext *op = admin(port("AT_TEST_REDIS_PORT"));
+    long long ttl = admin_int(op, key);
+    ck_assert_msg(ttl > 0 && ttl <= 6000, "bucket TTL %lld ms", ttl);
+    redisFree(op);
+
+    uint32_t got = 0;
+    ck_assert_int_eq(a->vt->rate_take(&got, &wait, a->be, "lq", 0, 1000, 1), AT_ERR_RANGE);
+    ck_assert_int_eq(a->vt->rate_take(&got, &wait, a->be, "lq", 5, 0, 1), AT_ERR_RANGE);
+    at_store_close(a);
+    at_store_close(b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("redis");
@@ -1363,6 +1624,13 @@ int main(void)
     tcase_add_test(tc, failure_propagates_across_queues_by_each_childs_policy);
     tcase_add_test(tc, spawn_is_fenced_and_adds_children_to_a_plain_job);
     tcase_add_test(tc, fan_out_of_ten_thousand_submits_in_one_call_and_merges_once);
+    suite_add_tcase(su, tc);
+    tc = tcase_create("worker_support");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, release_gives_the_job_back_without_using_an_attempt);
+    tcase_add_test(tc, release_of_a_job_marked_for_cancellation_cancels_it_and_its_children);
+    tcase_add_test(tc, pause_through_one_handle_stops_claims_through_another);
+    tcase_add_test(tc, rate_take_is_one_bucket_for_every_handle_and_refills);
     suite_add_tcase(su, tc);
 
     setenv("AT_REDIS_WARN", "0", 0);
