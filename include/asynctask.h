@@ -685,10 +685,19 @@ typedef int32_t (*at_handler_fn)(at_ctx *ctx, void *ud);
 #define AT_EVENT_RELEASED 6  /* given back (shutdown, rate limit, handler) */
 #define AT_EVENT_PROGRESS 7  /* at_ctx_progress */
 #define AT_EVENT_TIMEOUT 8   /* the job ran past its timeout */
+#define AT_EVENT_ENQUEUED 9  /* created through this store handle (at_store_on_event) */
+#define AT_EVENT_FAILED 10   /* a handler run failed (RETRIED or DEAD follows) */
 /* Called on the thread where the event happens; `job` and `detail` (an error
  * text, a progress note, or NULL) are valid during the call only.  Must not
  * block for long. */
 typedef void (*at_event_fn)(void *ud, int32_t event, const at_job *job, const char *detail);
+
+/* Every event of this store handle: jobs it creates (AT_EVENT_ENQUEUED, from
+ * at_enqueue, at_enqueue_batch and workflow submits) and the events of every
+ * worker running on it, for one logging or metrics hook per store.  Set it
+ * before other threads use the store (NULL removes it); the same calling
+ * rules as a worker's hook. */
+AT_EXTERN int at_store_on_event(at_store *store, at_event_fn fn, void *ud);
 
 /* Worker options (at_worker_set_int), before at_worker_start. */
 #define AT_WORKER_THREADS 1      /* 1..1024 handler threads, default 4 */

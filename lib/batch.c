@@ -152,8 +152,10 @@ AT_EXTERN int at_enqueue_batch(at_store *s, at_batch *b)
             created |= items[i].status == 0;
         }
         b->done = true;
-        if (created)
+        if (created) {
             at_store_notify(s);
+            at__store_emit_enqueued(s, items, b->n);
+        }
     }
     at__free(items);
     return rc;

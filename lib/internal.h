@@ -124,7 +124,14 @@ struct at_store {
      * call changes a schedule or a manual clock moves. */
     pthread_mutex_t schmu;
     struct at_scheduler *scheds;
+    /* at_store_on_event: set before the store is shared, read without a
+     * lock afterwards. */
+    at_event_fn ev_fn;
+    void *ev_ud;
 };
+
+/* AT_EVENT_ENQUEUED for each created item, when a hook is set. */
+void at__store_emit_enqueued(at_store *s, const at_enqueue_item *items, size_t n);
 
 int at__store_enter(at_store *s);
 /* As at__store_enter, and fixes the store's clock (a job operation). */

@@ -339,9 +339,40 @@ AT_EXTERN int at_enqueue(char *id_out, at_store *s, const char *type, const void
         return rc;
     if (id_out)
         memcpy(id_out, it.result_id, AT_ID_SIZE);
-    if (it.status == 0)
+    if (it.status == 0) {
         at_store_notify(s);
+        at__store_emit_enqueued(s, &it, 1);
+    }
     return it.status;
+}
+
+AT_EXTERN int at_store_on_event(at_store *s, at_event_fn fn, void *ud)
+{
+    AT__ENTER(s);
+    s->ev_fn = fn;
+    s->ev_ud = ud;
+    return 0;
+}
+
+void at__store_emit_enqueued(at_store *s, const at_enqueue_item *items, size_t n)
+{
+    if (!s->ev_fn)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].status != 0)
+            continue;
+        /* A snapshot of what was asked for: the hook sees the id, type,
+         * queue and payload without a store round trip. */
+        at_job_info info = items[i].job;
+        info.state = info.run_at != AT_TIME_NONE || info.delay_ms > 0 ? AT_STATE_SCHEDULED : AT_STATE_READY;
+        if (info.nparents)
+            info.state = AT_STATE_WAITING;
+        at_job *j = NULL;
+        if (at_job_create(&j, &info) == 0) {
+            s->ev_fn(s->ev_ud, AT_EVENT_ENQUEUED, j, NULL);
+            at_job_free(j);
+        }
+    }
 }
 
 AT_EXTERN int at_ack(at_store *s, const char *id, uint64_t token, const void *result, size_t len)

@@ -105,6 +105,8 @@ static void emit(at_worker *w, int32_t ev, const at_job *job, const char *detail
 {
     if (w->on_event)
         w->on_event(w->event_ud, ev, job, detail);
+    if (w->st->ev_fn)
+        w->st->ev_fn(w->st->ev_ud, ev, job, detail);
 }
 
 /* ------------------------------------------------------------- config */
@@ -308,6 +310,8 @@ static const struct whandler *handler_for(const at_worker *w, const char *type)
 static void fail_event(at_worker *w, const at_job *job, int32_t state, const char *error)
 {
     atomic_fetch_add(&w->failed_n, 1);
+    if (state != AT_STATE_CANCELLED)
+        emit(w, AT_EVENT_FAILED, job, error);
     emit(w, state == AT_STATE_DEAD ? AT_EVENT_DEAD : state == AT_STATE_CANCELLED ? AT_EVENT_CANCELLED : AT_EVENT_RETRIED,
          job, error);
 }

@@ -431,6 +431,7 @@ static int submit(at_store *st, at_workflow *wf, const char *wf_id, const char *
         for (size_t k = 0; k < n; k++)
             memcpy(wf->n[order[k]].id, items[k].result_id, AT_ID_SIZE);
         at_store_notify(st);
+        at__store_emit_enqueued(st, items, n);
     }
 out:
     at__free(order);

@@ -428,6 +428,39 @@ START_TEST(a_rate_limit_holds_for_the_queue)
 }
 END_TEST
 
+static atomic_int g_store_events[16];
+
+static void on_store_event(void *ud, int32_t ev, const at_job *job, const char *detail)
+{
+    (void)ud, (void)detail;
+    if (ev > 0 && ev < 16 && job && at_job_id(job))
+        atomic_fetch_add(&g_store_events[ev], 1);
+}
+
+START_TEST(the_store_hook_sees_enqueues_and_every_workers_events)
+{
+    memset(g_store_events, 0, sizeof g_store_events);
+    ck_assert_int_eq(at_store_on_event(st, on_store_event, NULL), 0);
+    char ok[AT_ID_SIZE], bad[AT_ID_SIZE];
+    enqueue("q.h", "echo", "x", 0, ok);
+    enqueue("q.h", "dead", NULL, 0, bad);
+    ck_assert_int_eq(atomic_load(&g_store_events[AT_EVENT_ENQUEUED]), 2);
+    at_worker *w = worker("q.h", 1);
+    static int32_t p = AT_HANDLER_PERMANENT;
+    ck_assert_int_eq(at_worker_handle(w, "echo", h_echo, NULL), 0);
+    ck_assert_int_eq(at_worker_handle(w, "dead", h_fail, &p), 0);
+    ck_assert_int_eq(at_worker_start(w), 0);
+    ck_assert(wait_state(ok, AT_STATE_SUCCEEDED, 5000));
+    ck_assert(wait_state(bad, AT_STATE_DEAD, 5000));
+    finish(w);
+    ck_assert_int_eq(atomic_load(&g_store_events[AT_EVENT_STARTED]), 2);
+    ck_assert_int_eq(atomic_load(&g_store_events[AT_EVENT_SUCCEEDED]), 1);
+    ck_assert_int_eq(atomic_load(&g_store_events[AT_EVENT_FAILED]), 1);
+    ck_assert_int_eq(atomic_load(&g_store_events[AT_EVENT_DEAD]), 1);
+    ck_assert_int_eq(at_store_on_event(st, NULL, NULL), 0);
+}
+END_TEST
+
 START_TEST(bad_configuration_is_refused)
 {
     at_worker *w;
@@ -465,6 +498,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, event_loop_mode_runs_jobs_in_the_callers_thread);
     tcase_add_test(tc, a_paused_queue_is_not_claimed_until_resumed);
     tcase_add_test(tc, a_rate_limit_holds_for_the_queue);
+    tcase_add_test(tc, the_store_hook_sees_enqueues_and_every_workers_events);
     tcase_add_test(tc, bad_configuration_is_refused);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
