@@ -130,6 +130,10 @@ struct at_store {
     void *ev_ud;
 };
 
+/* at_poll that gives up (0 jobs) once *abort is set and the store notified. */
+int at__poll(at_job **jobs_out, size_t *n_out, at_store *s, const char *const *queues, size_t nqueues, size_t max,
+             int64_t timeout_ms, const atomic_int *abort);
+
 /* AT_EVENT_ENQUEUED for each created item, when a hook is set. */
 void at__store_emit_enqueued(at_store *s, const at_enqueue_item *items, size_t n);
 

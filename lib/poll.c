@@ -32,6 +32,15 @@ static struct timespec to_ts(int64_t ns)
 AT_EXTERN int at_poll(at_job **jobs_out, size_t *n_out, at_store *s, const char *const *queues, size_t nqueues,
                       size_t max, int64_t timeout_ms)
 {
+    return at__poll(jobs_out, n_out, s, queues, nqueues, max, timeout_ms, NULL);
+}
+
+/* As at_poll; also returns (with no job) as soon as *abort is nonzero after
+ * a wake-up, so a worker that is stopping does not sit out its timeout:
+ * whoever sets it calls at_store_notify. */
+int at__poll(at_job **jobs_out, size_t *n_out, at_store *s, const char *const *queues, size_t nqueues, size_t max,
+             int64_t timeout_ms, const atomic_int *abort)
+{
     if (n_out)
         *n_out = 0;
     int rc = at__store_enter_job(s);
@@ -54,6 +63,8 @@ AT_EXTERN int at_poll(at_job **jobs_out, size_t *n_out, at_store *s, const char 
     int64_t deadline = 0; /* set after the first empty claim: a hit costs no clock read */
     for (;;) {
         uint64_t gen = atomic_load(&s->wgen);
+        if (abort && atomic_load(abort))
+            return 0;
 
         int64_t wake = AT_TIME_NONE;
         size_t n = 0;

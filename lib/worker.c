@@ -91,6 +91,8 @@ struct at_worker {
     _Atomic uint64_t started_n, succeeded_n, failed_n, released_n;
 };
 
+static void wait_until(at_worker *w, int64_t mono_deadline);
+
 static bool valid(const at_worker *w)
 {
     return w && w->magic == WORKER_MAGIC;
@@ -264,16 +266,30 @@ AT_EXTERN int at_worker_on_event(at_worker *w, at_event_fn fn, void *ud)
 
 /* ------------------------------------------------------------ running */
 
-/* The queues a claim may take from now, in this claim's order. */
-static size_t eligible(at_worker *w, const char **names, unsigned *seed)
+/* Reserve a concurrency slot of q; false when it is full. */
+static bool reserve(struct wqueue *q)
+{
+    if (q->concurrency == 0) {
+        atomic_fetch_add(&q->running, 1);
+        return true;
+    }
+    int cur = atomic_load(&q->running);
+    while (cur < q->concurrency)
+        if (atomic_compare_exchange_weak(&q->running, &cur, cur + 1))
+            return true;
+    return false;
+}
+
+/* The queues a claim may take from now, in this claim's order, each with a
+ * concurrency slot reserved for the claim, so no thread claims a job it may
+ * not run; unreserve() gives back the ones the claim did not use. */
+static size_t eligible(at_worker *w, const char **names, struct wqueue **held, unsigned *seed)
 {
     struct wqueue *pick[MAX_QUEUES];
     size_t n = 0;
-    for (size_t i = 0; i < w->nq; i++) {
-        struct wqueue *q = &w->q[i];
-        if (q->concurrency == 0 || atomic_load(&q->running) < q->concurrency)
-            pick[n++] = q;
-    }
+    for (size_t i = 0; i < w->nq; i++)
+        if (reserve(&w->q[i]))
+            pick[n++] = &w->q[i];
     if (w->weighted && n > 1) {
         /* Weighted order without replacement: each place drawn in
          * proportion to the weights still in the draw. */
@@ -290,9 +306,40 @@ static size_t eligible(at_worker *w, const char **names, unsigned *seed)
             pick[k] = t;
         }
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         names[i] = pick[i]->name;
+        held[i] = pick[i];
+    }
     return n;
+}
+
+/* Give back the reserved slots except the one of `keep` (NULL: all). */
+static void unreserve(struct wqueue **held, size_t n, const struct wqueue *keep)
+{
+    for (size_t i = 0; i < n; i++)
+        if (held[i] != keep)
+            atomic_fetch_sub(&held[i]->running, 1);
+}
+
+/* Claim one job over the eligible queues; its queue's slot stays reserved
+ * for it.  A stop ends the wait at once (at__poll's abort flag). */
+static at_job *claim_one(at_worker *w, unsigned *seed, int64_t timeout_ms, bool *none_eligible)
+{
+    const char *names[MAX_QUEUES];
+    struct wqueue *held[MAX_QUEUES];
+    size_t n = eligible(w, names, held, seed);
+    *none_eligible = n == 0;
+    if (n == 0)
+        return NULL;
+    at_job *job = NULL;
+    size_t got = 0;
+    if (at__poll(&job, &got, w->st, names, n, 1, timeout_ms, &w->stopping) != 0 || got == 0) {
+        unreserve(held, n, NULL);
+        return NULL;
+    }
+    struct wqueue *q = find_queue(w, at_job_queue(job));
+    unreserve(held, n, q);
+    return job;
 }
 
 static const struct whandler *handler_for(const at_worker *w, const char *type)
@@ -424,14 +471,8 @@ static void give_back(at_worker *w, at_job *job, int64_t delay_ms, const char *w
 /* Run one claimed job (taking ownership of `job`). */
 static void run_job(at_worker *w, at_job *job)
 {
+    /* The claim reserved the job's concurrency slot (claim_one). */
     struct wqueue *q = find_queue(w, at_job_queue(job));
-    /* Take the concurrency slot first, atomically: two threads that both
-     * saw a free slot before claiming cannot both run. */
-    if (q && atomic_fetch_add(&q->running, 1) >= q->concurrency && q->concurrency) {
-        atomic_fetch_sub(&q->running, 1);
-        give_back(w, job, 0, "concurrency limit");
-        return;
-    }
     if (q && q->rate_limit) {
         uint32_t got = 0;
         int64_t wait = 0;
@@ -481,28 +522,21 @@ static void *handler_thread(void *arg)
 {
     at_worker *w = arg;
     unsigned seed = (unsigned)(uintptr_t)pthread_self() ^ (unsigned)mono_ms();
-    const char *names[MAX_QUEUES];
     while (!atomic_load(&w->stopping)) {
-        size_t n = eligible(w, names, &seed);
-        if (n == 0) {
+        bool none;
+        at_job *job = claim_one(w, &seed, POLL_TIMEOUT_MS, &none);
+        if (none) {
             /* Every queue is at its concurrency limit: wait for a slot. */
             pthread_mutex_lock(&w->mu);
-            if (!atomic_load(&w->stopping)) {
-                struct timespec ts;
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                ts.tv_nsec += 50 * 1000000;
-                if (ts.tv_nsec >= 1000000000)
-                    ts.tv_sec++, ts.tv_nsec -= 1000000000;
-                pthread_cond_timedwait(&w->cv, &w->mu, &ts);
-            }
+            if (!atomic_load(&w->stopping))
+                wait_until(w, mono_ms() + 50);
             pthread_mutex_unlock(&w->mu);
             continue;
         }
-        at_job *job = NULL;
-        size_t got = 0;
-        if (at_poll(&job, &got, w->st, names, n, 1, POLL_TIMEOUT_MS) != 0 || got == 0)
+        if (!job)
             continue;
         if (atomic_load(&w->stopping)) {
+            atomic_fetch_sub(&find_queue(w, at_job_queue(job))->running, 1);
             give_back(w, job, 0, "worker stopped"); /* claimed while stopping */
             break;
         }
@@ -610,6 +644,7 @@ static void *keeper_thread(void *arg)
         }
     }
     if (w->slot) { /* event mode: a claimed job nobody ran */
+        atomic_fetch_sub(&find_queue(w, at_job_queue(w->slot))->running, 1);
         at_release(w->st, at_job_id(w->slot), at_job_token(w->slot), 0);
         at_job_free(w->slot);
         w->slot = NULL;
@@ -754,7 +789,6 @@ static void *claimer_thread(void *arg)
 {
     at_worker *w = arg;
     unsigned seed = (unsigned)mono_ms();
-    const char *names[MAX_QUEUES];
     while (!atomic_load(&w->stopping)) {
         pthread_mutex_lock(&w->mu);
         while (w->slot && !atomic_load(&w->stopping))
@@ -762,22 +796,21 @@ static void *claimer_thread(void *arg)
         pthread_mutex_unlock(&w->mu);
         if (atomic_load(&w->stopping))
             break;
-        size_t n = eligible(w, names, &seed);
-        at_job *job = NULL;
-        size_t got = 0;
-        if (n == 0) { /* every queue at its limit: wait for a slot */
+        bool none;
+        at_job *job = claim_one(w, &seed, POLL_TIMEOUT_MS, &none);
+        if (none) { /* every queue at its limit: wait for a slot */
             pthread_mutex_lock(&w->mu);
             wait_until(w, mono_ms() + 50);
             pthread_mutex_unlock(&w->mu);
             continue;
         }
-        if (at_poll(&job, &got, w->st, names, n, 1, POLL_TIMEOUT_MS) != 0 || got == 0)
+        if (!job)
             continue;
         pthread_mutex_lock(&w->mu);
         if (atomic_load(&w->stopping)) {
             pthread_mutex_unlock(&w->mu);
-            at_release(w->st, at_job_id(job), at_job_token(job), 0);
-            at_job_free(job);
+            atomic_fetch_sub(&find_queue(w, at_job_queue(job))->running, 1);
+            give_back(w, job, 0, "worker stopped");
             break;
         }
         w->slot = job;
@@ -837,7 +870,6 @@ AT_EXTERN int at_worker_run_ready(size_t *ran_out, at_worker *w, size_t max)
         ;
     size_t ran = 0;
     unsigned seed = (unsigned)mono_ms();
-    const char *names[MAX_QUEUES];
     while (ran < max && !atomic_load(&w->stopping)) {
         pthread_mutex_lock(&w->mu);
         at_job *job = w->slot;
@@ -845,8 +877,8 @@ AT_EXTERN int at_worker_run_ready(size_t *ran_out, at_worker *w, size_t max)
         pthread_cond_broadcast(&w->cv);
         pthread_mutex_unlock(&w->mu);
         if (!job) {
-            size_t n = eligible(w, names, &seed), got = 0;
-            if (n == 0 || at_poll(&job, &got, w->st, names, n, 1, 0) != 0 || got == 0)
+            bool none;
+            if (!(job = claim_one(w, &seed, 0, &none)))
                 break;
         }
         run_job(w, job);
