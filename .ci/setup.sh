@@ -10,9 +10,10 @@ PACKAGES=(
   check                                                   # unit tests (libcheck)
   libsqlite3-dev sqlite3                                  # SQLite backend
   libhiredis-dev redis-server redis-tools                 # Redis backend and its tests
-  libjansson-dev                                          # atctl JSON
+  libjansson-dev prometheus                               # atctl JSON, promtool for atctl metrics
   valgrind mandoc                                         # memcheck runs, man page lint
   tzdata clang                                            # cron time zones, fuzz targets
+  libuv1-dev                                              # the event-loop example
 )
 
 missing=()
@@ -29,6 +30,17 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Packages like prometheus start a daemon from their install script; only
+# promtool is wanted.  A policy-rc.d that refuses (101) keeps every service
+# down during the install; it is removed again unless it was there before.
+policy=/usr/sbin/policy-rc.d
+own_policy=
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' > "$policy"
+  chmod 755 "$policy"
+  own_policy=1
+fi
+trap '[ -n "$own_policy" ] && rm -f "$policy"' EXIT
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
 # Debian starts a system redis-server on port 6379; the tests start their own

@@ -263,8 +263,9 @@ AT_EXTERN int at_opts_set_str(at_opts *opts, int32_t option, const char *value);
  * Enqueue one job of `type` with `payload_len` bytes of `payload` (may be NULL
  * when payload_len is 0).  The new job's id is written to id_out
  * (AT_ID_SIZE bytes; may be NULL).
- * With an idempotency key already held by a live job, nothing is created,
- * id_out receives that job's id and AT_ERR_DUPLICATE is returned.
+ * With an idempotency key already held by a job (in any state, for the key's
+ * lifetime AT_OPT_IDEMPOTENCY_TTL_MS), nothing is created, id_out receives
+ * that job's id and AT_ERR_DUPLICATE is returned.
  */
 AT_EXTERN int at_enqueue(char *id_out, at_store *store, const char *type, const void *payload,
                          size_t payload_len, const at_opts *opts);
