@@ -3685,20 +3685,25 @@ static void rd_close(at_backend *be)
     at__free(be);
 }
 
-/* One line on stderr per risk and process, unless AT_REDIS_WARN=0: there
- * is no log callback, and an eviction policy that drops queue keys loses
- * jobs silently (ADR 0008). */
+/* Once per risk and process: through the log callback when the host set
+ * one (at_set_log), else one line on stderr unless AT_REDIS_WARN=0, because
+ * an eviction policy that drops queue keys loses jobs silently (ADR 0008). */
 static void warn_once(atomic_bool *done, const char *fmt, ...)
 {
-    const char *env = getenv("AT_REDIS_WARN");
-    if ((env && strcmp(env, "0") == 0) || atomic_exchange(done, true))
+    if (atomic_exchange(done, true))
         return;
+    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    fputs("libasynctask: warning: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (at__log_enabled(AT_LOG_WARN)) {
+        at__log(AT_LOG_WARN, "redis", NULL, 0, "%s", msg);
+        return;
+    }
+    const char *env = getenv("AT_REDIS_WARN");
+    if (!(env && strcmp(env, "0") == 0))
+        fprintf(stderr, "libasynctask: warning: %s\n", msg);
 }
 
 static void check_config(at_backend *be, redisContext *c)

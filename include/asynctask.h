@@ -758,6 +758,45 @@ AT_EXTERN int32_t at_ctx_cancelled(const at_ctx *ctx);
 /* The job's deadline (ms since the epoch) or AT_TIME_NONE. */
 AT_EXTERN int64_t at_ctx_deadline(const at_ctx *ctx);
 
+/* ----------------------------------------------------------- observability */
+
+/* Log levels (lower is more severe). */
+#define AT_LOG_ERROR 1
+#define AT_LOG_WARN 2
+#define AT_LOG_INFO 3
+#define AT_LOG_DEBUG 4
+
+/* One log event, by pointer (fields are only appended; check `size`).
+ * Strings are valid during the callback only; NULL when not applicable. */
+typedef struct at_log_record {
+    uint32_t size;
+    int32_t level;         /* AT_LOG_* */
+    int64_t time_ms;       /* host wall clock */
+    const char *component; /* "scheduler", "worker", "redis", ... */
+    const char *message;
+    const char *job_id;    /* structured fields of the job concerned */
+    const char *queue;
+    const char *type;
+    uint32_t attempt;
+    int32_t code;          /* an AT_ERR_* code, or 0 */
+} at_log_record;
+typedef void (*at_log_fn)(void *ud, const at_log_record *record);
+
+/* Send the library's log events at `min_level` or more severe to fn, from
+ * any thread (fn must be thread-safe and quick).  fn NULL: silent, the
+ * default.  Process-wide; may be called at any time. */
+AT_EXTERN int at_set_log(at_log_fn fn, void *ud, int32_t min_level);
+
+/* The store handle's metrics as Prometheus text exposition (format 0.0.4):
+ * counters kept in this process per queue (jobs enqueued, started,
+ * succeeded, failed, retried, dead, released through this handle) and
+ * histograms of wait time (claim - run_at) and run time (finish - claim,
+ * measured by workers), plus the store's current counts per queue and state
+ * (at_stats_get).  Writes at most len bytes with a NUL to buf (buf may be
+ * NULL with len 0 to ask); returns the full length without the NUL, or a
+ * negative AT_ERR_* code.  See at_metrics_prometheus(3). */
+AT_EXTERN int64_t at_metrics_prometheus(char *buf, size_t len, at_store *store);
+
 /* ------------------------------------------------------------- allocator */
 
 /*

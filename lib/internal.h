@@ -128,13 +128,25 @@ struct at_store {
      * lock afterwards. */
     at_event_fn ev_fn;
     void *ev_ud;
+    struct at__metrics *metrics; /* metrics.c */
 };
+
+/* ---- metrics (metrics.c) ---- */
+struct at__metrics;
+int at__metrics_new(struct at__metrics **out);
+void at__metrics_free(struct at__metrics *m);
+void at__metrics_enqueued(struct at__metrics *m, const char *queue, uint64_t n);
+void at__metrics_claimed(struct at__metrics *m, at_job *const *jobs, size_t n);
+void at__metrics_acked(struct at__metrics *m, const char *id, int64_t now_ms);
+void at__metrics_failed(struct at__metrics *m, const char *id, int32_t state, int64_t now_ms);
+void at__metrics_released(struct at__metrics *m, const char *id);
+void at__metrics_cancelled(struct at__metrics *m, const char *id);
 
 /* at_poll that gives up (0 jobs) once *abort is set and the store notified. */
 int at__poll(at_job **jobs_out, size_t *n_out, at_store *s, const char *const *queues, size_t nqueues, size_t max,
              int64_t timeout_ms, const atomic_int *abort);
 
-/* AT_EVENT_ENQUEUED for each created item, when a hook is set. */
+/* Metrics, and AT_EVENT_ENQUEUED when a hook is set, for each created item. */
 void at__store_emit_enqueued(at_store *s, const at_enqueue_item *items, size_t n);
 
 int at__store_enter(at_store *s);
@@ -185,6 +197,11 @@ struct at_job {
 int at__store_rate_take(uint32_t *granted_out, int64_t *wait_ms_out, at_store *s, const char *queue, uint32_t limit,
                         int64_t period_ms, uint32_t want);
 bool at__store_has_rate(const at_store *s);
+
+/* ---- log (log.c) ---- */
+bool at__log_enabled(int32_t level);
+void at__log(int32_t level, const char *component, const at_job *job, int32_t code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* ---- schedules (schedule.c, scheduler.c) ---- */
 /* Wake this store's schedulers: a schedule changed or the clock moved. */

@@ -71,6 +71,8 @@ int at__poll(at_job **jobs_out, size_t *n_out, at_store *s, const char *const *q
         rc = s->vt->claim(jobs_out, &n, &wake, s->be, queues, nqueues, max);
         if (rc || n > 0) {
             *n_out = rc ? 0 : n;
+            if (n > 0 && rc == 0)
+                at__metrics_claimed(s->metrics, jobs_out, n);
             return rc;
         }
         if (timeout_ms == 0)

@@ -108,6 +108,9 @@ static void clear_entries(at_scheduler *s)
 
 static void step_down(at_scheduler *s)
 {
+    if (atomic_load(&s->leader))
+        at__log(AT_LOG_WARN, "scheduler", NULL, 0, "%s lost the leadership (token %llu)", s->owner,
+                (unsigned long long)s->token);
     atomic_store(&s->leader, 0);
     s->lost = true;
     clear_entries(s);
@@ -148,6 +151,9 @@ static int fire(at_scheduler *s, const at_schedule *def, int64_t t)
         atomic_fetch_add(&s->fired, 1);
     else if (rc != AT_ERR_DUPLICATE) {
         atomic_fetch_add(&s->errors, 1);
+        at__log(transient(rc) ? AT_LOG_WARN : AT_LOG_ERROR, "scheduler", NULL, rc,
+                "schedule %s: the job of tick %lld was not created (%s)%s", def->name, (long long)t,
+                at_err_name(rc), transient(rc) ? "; trying again" : "; tick given up");
         if (transient(rc))
             return 1;
         /* A template the store now refuses (its payload limit shrank) would
@@ -220,6 +226,9 @@ static bool catch_up(at_scheduler *s, struct entry *e)
     int64_t cut = now - def->grace_ms;
     if (t < cut) {
         atomic_fetch_add(&s->misfires, 1);
+        at__log(AT_LOG_WARN, "scheduler", NULL, 0, "schedule %s missed ticks from %lld (past its %lld ms grace): %s",
+                def->name, (long long)t, (long long)def->grace_ms,
+                def->misfire == AT_MISFIRE_SKIP ? "skipped" : def->misfire == AT_MISFIRE_ONCE ? "fired once" : "fired");
         size_t k = def->misfire == AT_MISFIRE_ALL ? (size_t)def->cap : def->misfire == AT_MISFIRE_ONCE ? 1 : 0;
         if (k > 0) {
             int64_t *ticks = at__malloc(k * sizeof *ticks);
@@ -295,8 +304,12 @@ static void refresh(at_scheduler *s)
         s->next_refresh = mono(s) + RETRY_MS;
         return;
     }
-    if (skipped > s->unreadable)
+    if (skipped > s->unreadable) {
         atomic_fetch_add(&s->errors, skipped - s->unreadable);
+        at__log(AT_LOG_ERROR, "scheduler", NULL, AT_ERR_CORRUPT,
+                "%zu stored schedules cannot be read here (unknown time zone or foreign data); they do not fire",
+                skipped);
+    }
     s->unreadable = skipped;
     clear_entries(s);
     s->offset = wall(s) - mono(s);
@@ -338,6 +351,8 @@ static void lease_step(at_scheduler *s)
             s->token = token;
             atomic_store(&s->leader, 1);
             atomic_fetch_add(&s->elected, 1);
+            at__log(AT_LOG_INFO, "scheduler", NULL, 0, "%s leads the schedules with fencing token %llu", s->owner,
+                    (unsigned long long)token);
             s->next_refresh = t0; /* start from the store's records */
         }
         s->valid_until = t0 + ttl - ttl / 10;

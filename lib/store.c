@@ -107,8 +107,10 @@ AT_EXTERN int at_store_open(at_store **out, const char *uri)
                            (int)n, uri);
     }
     at_store *s = at__calloc(1, sizeof *s);
-    if (!s)
+    if (!s || at__metrics_new(&s->metrics) != 0) {
+        at__free(s);
         return AT_ERR_NOMEM;
+    }
     s->magic = STORE_MAGIC;
     s->vt = vt;
     s->fork_gen = atomic_load(&g_fork_gen);
@@ -130,6 +132,7 @@ AT_EXTERN int at_store_open(at_store **out, const char *uri)
         pthread_cond_destroy(&s->wcv);
         pthread_mutex_destroy(&s->wmu);
         pthread_mutex_destroy(&s->schmu);
+        at__metrics_free(s->metrics);
         s->magic = 0;
         at__free(s);
         return at__err_set(NULL, rc, 0, "%s", msg[0] ? msg : at_strerror(rc));
@@ -151,6 +154,7 @@ AT_EXTERN void at_store_close(at_store *s)
     pthread_cond_destroy(&s->wcv);
     pthread_mutex_destroy(&s->wmu);
     pthread_mutex_destroy(&s->schmu);
+    at__metrics_free(s->metrics);
     at__free(s);
 }
 
@@ -356,6 +360,9 @@ AT_EXTERN int at_store_on_event(at_store *s, at_event_fn fn, void *ud)
 
 void at__store_emit_enqueued(at_store *s, const at_enqueue_item *items, size_t n)
 {
+    for (size_t i = 0; i < n; i++)
+        if (items[i].status == 0)
+            at__metrics_enqueued(s->metrics, items[i].job.queue, 1);
     if (!s->ev_fn)
         return;
     for (size_t i = 0; i < n; i++) {
@@ -385,7 +392,12 @@ AT_EXTERN int at_ack(at_store *s, const char *id, uint64_t token, const void *re
     if ((uint64_t)len > (uint64_t)max)
         return at__err_set(s, AT_ERR_TOOBIG, 0, "result of %zu bytes exceeds the store's limit of %lld", len,
                            (long long)max);
-    return s->vt->ack(s->be, id, token, result, len);
+    int rc = s->vt->ack(s->be, id, token, result, len);
+    if (rc == 0)
+        at__metrics_acked(s->metrics, id, at_store_clock_wall(s));
+    else if (rc == AT_ERR_CANCELLED)
+        at__metrics_cancelled(s->metrics, id);
+    return rc;
 }
 
 AT_EXTERN int at_ack_many(int32_t *results_out, at_store *s, size_t n, const char *const *ids,
@@ -425,6 +437,13 @@ AT_EXTERN int at_ack_many(int32_t *results_out, at_store *s, size_t n, const cha
                 }
                 results_out[i] = r;
             }
+        }
+        int64_t now = at_store_clock_wall(s);
+        for (size_t i = 0; i < n; i++) {
+            if (results_out[i] == 0)
+                at__metrics_acked(s->metrics, cids[i], now);
+            else if (results_out[i] == AT_ERR_CANCELLED)
+                at__metrics_cancelled(s->metrics, cids[i]);
         }
     }
     at__free(canon);
@@ -470,6 +489,10 @@ AT_EXTERN int at_fail(int32_t *state_out, at_store *s, const char *id, uint64_t 
     rc = s->vt->fail(&st, s->be, id, token, error, flags, delay);
     if (state_out)
         *state_out = st;
+    if (rc == 0)
+        at__metrics_failed(s->metrics, id, st, at_store_clock_wall(s));
+    else if (rc == AT_ERR_CANCELLED)
+        at__metrics_cancelled(s->metrics, id);
     if (rc == 0 && st == AT_STATE_READY)
         at_store_notify(s);
     return rc;
@@ -638,6 +661,10 @@ AT_EXTERN int at_release(at_store *s, const char *id, uint64_t token, int64_t de
     if (!m)
         return unsupported(s, "releasing jobs");
     int rc = m(s->be, id, token, delay_ms);
+    if (rc == 0)
+        at__metrics_released(s->metrics, id);
+    else if (rc == AT_ERR_CANCELLED)
+        at__metrics_cancelled(s->metrics, id);
     if (rc == 0 && delay_ms == 0)
         at_store_notify(s);
     return rc;

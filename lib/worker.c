@@ -105,6 +105,15 @@ static int64_t mono_ms(void)
 
 static void emit(at_worker *w, int32_t ev, const at_job *job, const char *detail)
 {
+    static const char *const names[] = {"", "started", "succeeded", "retried", "dead", "cancelled", "released",
+                                        "progress", "timeout", "enqueued", "failed"};
+    int32_t level = ev == AT_EVENT_DEAD || ev == AT_EVENT_TIMEOUT ? AT_LOG_WARN
+                    : ev == AT_EVENT_FAILED || ev == AT_EVENT_RETRIED || ev == AT_EVENT_RELEASED ||
+                            ev == AT_EVENT_CANCELLED
+                        ? AT_LOG_INFO
+                        : AT_LOG_DEBUG;
+    if (at__log_enabled(level) && ev > 0 && ev <= AT_EVENT_FAILED)
+        at__log(level, "worker", job, 0, "job %s%s%s", names[ev], detail ? ": " : "", detail ? detail : "");
     if (w->on_event)
         w->on_event(w->event_ud, ev, job, detail);
     if (w->st->ev_fn)
@@ -386,7 +395,9 @@ static void finish_retrying(at_worker *w, at_ctx *c, int32_t answer)
         nanosleep(&ts, NULL);
     }
     if (c->last_rc)
-        emit(w, AT_EVENT_RELEASED, c->job, "the store refused the job's outcome; its lease will expire");
+        at__log(AT_LOG_ERROR, "worker", c->job, c->last_rc,
+                "the store refused the job's outcome (%s); its lease will expire and it will run again",
+                at_err_name(c->last_rc));
 }
 
 static void finish(at_worker *w, at_ctx *c, int32_t answer)
