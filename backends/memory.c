@@ -60,6 +60,7 @@ struct mextra {
     size_t result_len;
     char *idem_key;
     struct mdep *dep; /* workflow membership and dependencies */
+    char *traceparent;
 };
 
 /* A workflow: counts per state kept as its jobs move, and its jobs' ids in
@@ -736,6 +737,7 @@ static int snapshot(at_job **out, const struct mjob *j)
         i.result = j->x->result;
         i.result_len = j->x->result_len;
         i.idempotency_key = j->x->idem_key;
+        i.traceparent = j->x->traceparent;
         const struct mdep *d = j->x->dep;
         if (d && d->wf) {
             memcpy(wf, d->wf->id, AT_ID_LEN);
@@ -786,6 +788,7 @@ static void free_job(struct mjob *j)
         at__free(j->x->last_error);
         at__free(j->x->result);
         at__free(j->x->idem_key);
+        at__free(j->x->traceparent);
         at__free(j->x);
     }
     at__free(j);
@@ -1177,9 +1180,10 @@ static int enqueue_locked(at_backend *m, at_enqueue_item *items, size_t n, struc
         j->run_at = ji->run_at != AT_TIME_NONE ? ji->run_at : m->now + ji->delay_ms;
         j->started_at = AT_TIME_NONE;
         j->lease_or_fin = AT_TIME_NONE;
-        if (key) {
+        if (key || ji->traceparent) {
             j->x = at__calloc(1, sizeof *j->x);
-            if (!j->x || !(j->x->idem_key = at__strdup(key))) {
+            if (!j->x || (key && !(j->x->idem_key = at__strdup(key))) ||
+                (ji->traceparent && !(j->x->traceparent = at__strdup(ji->traceparent)))) {
                 rc = AT_ERR_NOMEM;
                 break;
             }

@@ -245,6 +245,8 @@ typedef struct at_opts at_opts;
 #define AT_OPT_LEASE_MS 9           /* int 1..(1 day): visibility timeout */
 #define AT_OPT_IDEMPOTENCY_KEY 10   /* str, default none */
 #define AT_OPT_IDEMPOTENCY_TTL_MS 11 /* int > 0, default the store's */
+#define AT_OPT_TRACEPARENT 12       /* str, W3C trace context "00-<32 hex>-<16 hex>-<2 hex>",
+                                       stored with the job for its handler (at_job_traceparent) */
 
 AT_EXTERN int at_opts_new(at_opts **out);
 /* NULL is accepted by every at_*_free function. */
@@ -335,6 +337,9 @@ AT_EXTERN const void *at_job_result(const at_job *job, size_t *len_out);
 AT_EXTERN const char *at_job_idempotency_key(const at_job *job);
 /* 1 when cancellation was requested while the job was RUNNING. */
 AT_EXTERN int32_t at_job_cancel_requested(const at_job *job);
+/* The W3C traceparent given at enqueue (AT_OPT_TRACEPARENT), or NULL: a
+ * handler starts its span as a child of the producer's. */
+AT_EXTERN const char *at_job_traceparent(const at_job *job);
 /* The job's workflow id and node name, or NULL. */
 AT_EXTERN const char *at_job_workflow_id(const at_job *job);
 AT_EXTERN const char *at_job_node(const at_job *job);

@@ -80,6 +80,7 @@ struct at_opts {
     int64_t priority, run_at, delay_ms, max_attempts, backoff_base_ms, backoff_cap_ms, backoff_jitter,
         lease_ms, idem_ttl_ms; /* AT__UNSET = default */
     char *idem_key;            /* NULL = none */
+    char traceparent[56];      /* "" = none */
 };
 
 /* All options unset (defaults); no allocation. */

@@ -40,7 +40,7 @@ AT_EXTERN int at_job_create(at_job **out, const at_job_info *in)
     *out = NULL;
     size_t nparents = in->parents ? in->nparents : 0;
     size_t need = slen(in->type) + slen(in->queue) + slen(in->idempotency_key) + slen(in->last_error) +
-                  slen(in->workflow_id) + slen(in->node) + in->payload_len + 1 +
+                  slen(in->workflow_id) + slen(in->node) + slen(in->traceparent) + in->payload_len + 1 +
                   (in->result ? in->result_len + 1 : 0) + nparents * (sizeof(char *) + AT_ID_SIZE) +
                   sizeof(char *) /* alignment slack for the parents' pointer array */;
     at_job *j = at__malloc(sizeof *j + need);
@@ -63,6 +63,7 @@ AT_EXTERN int at_job_create(at_job **out, const at_job_info *in)
     COPY_STR(last_error)
     COPY_STR(workflow_id)
     COPY_STR(node)
+    COPY_STR(traceparent)
 #undef COPY_STR
     if (nparents) {
         /* The pointer array first (aligned), then the ids it points at. */
@@ -206,4 +207,8 @@ AT_EXTERN uint32_t at_job_parents_left(const at_job *j)
 AT_EXTERN int32_t at_job_parent_policy(const at_job *j)
 {
     return OK(j) ? j->info.on_parent_failure : 0;
+}
+AT_EXTERN const char *at_job_traceparent(const at_job *j)
+{
+    return OK(j) ? j->info.traceparent : NULL;
 }

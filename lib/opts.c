@@ -36,6 +36,7 @@ void at__opts_init(at_opts *o)
     o->magic = OPTS_MAGIC;
     o->idem_key = NULL;
     o->queue[0] = '\0';
+    o->traceparent[0] = '\0';
     o->priority = o->run_at = o->delay_ms = o->max_attempts = AT__UNSET;
     o->backoff_base_ms = o->backoff_cap_ms = o->backoff_jitter = o->lease_ms = o->idem_ttl_ms = AT__UNSET;
 }
@@ -118,6 +119,26 @@ AT_EXTERN int at_opts_set_int(at_opts *o, int32_t option, int64_t v)
     }
 }
 
+/* W3C Trace Context, section 3.2: version-traceid-parentid-flags. */
+static bool traceparent_ok(const char *v)
+{
+    static const int len[4] = {2, 32, 16, 2};
+    const char *p = v;
+    for (int f = 0; f < 4; f++) {
+        bool nonzero = false;
+        for (int i = 0; i < len[f]; i++, p++) {
+            if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+                return false;
+            nonzero |= *p != '0';
+        }
+        if ((f == 1 || f == 2) && !nonzero)
+            return false;
+        if (f < 3 && *p++ != '-')
+            return false;
+    }
+    return *p == '\0' && strncmp(v, "ff", 2) != 0;
+}
+
 AT_EXTERN int at_opts_set_str(at_opts *o, int32_t option, const char *v)
 {
     at__err_clear();
@@ -149,6 +170,17 @@ AT_EXTERN int at_opts_set_str(at_opts *o, int32_t option, const char *v)
         o->idem_key = k;
         return 0;
     }
+    case AT_OPT_TRACEPARENT:
+        if (!v) {
+            o->traceparent[0] = '\0';
+            return 0;
+        }
+        if (!traceparent_ok(v))
+            return at__err_set(NULL, AT_ERR_INVAL, 0,
+                               "traceparent must be W3C trace context: 2 hex version (not ff), 32 hex trace id, "
+                               "16 hex parent id (neither all zero), 2 hex flags, separated by '-', lower case");
+        memcpy(o->traceparent, v, 56);
+        return 0;
     default:
         if (option >= AT_OPT_PRIORITY && option <= AT_OPT_IDEMPOTENCY_TTL_MS)
             return at__err_set(NULL, AT_ERR_INVAL, 0, "option %d takes an integer: use at_opts_set_int",

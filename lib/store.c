@@ -300,7 +300,8 @@ int at__store_fill_job(at_store *s, at_job_info *j, const char *type, const void
                                  .backoff_cap_ms = AT__UNSET,
                                  .backoff_jitter = AT__UNSET,
                                  .lease_ms = AT__UNSET,
-                                 .idem_ttl_ms = AT__UNSET};
+                                 .idem_ttl_ms = AT__UNSET,
+                                 .traceparent = ""};
     if (!o)
         o = &none;
     at_job_info_init(j);
@@ -318,6 +319,7 @@ int at__store_fill_job(at_store *s, at_job_info *j, const char *type, const void
     j->backoff_jitter = (int32_t)pick(o->backoff_jitter, s, AT__SOPT_BACKOFF_JITTER);
     j->lease_ms = pick(o->lease_ms, s, AT__SOPT_LEASE);
     j->idempotency_key = o->idem_key;
+    j->traceparent = o->traceparent[0] ? o->traceparent : NULL;
     j->idempotency_ttl_ms = o->idem_key ? pick(o->idem_ttl_ms, s, AT__SOPT_IDEM_TTL) : 0;
     if (j->backoff_cap_ms < j->backoff_base_ms)
         return at__err_set(s, AT_ERR_RANGE, 0, "backoff cap %lld ms is below its base %lld ms",

@@ -412,6 +412,7 @@ static int submit(at_store *st, at_workflow *wf, const char *wf_id, const char *
         /* The queue name lives in the options struct: point at the node's
          * own copy, not at `o`, which the next iteration overwrites. */
         j->queue = w->opts.queue[0] ? w->opts.queue : "default";
+        j->traceparent = w->opts.traceparent[0] ? w->opts.traceparent : NULL;
         j->workflow_id = wf_id;
         j->node = w->name;
         j->on_parent_failure = w->policy;

@@ -1,6 +1,7 @@
 /*
- * conformance_queues.c - conformance: releases and paused queues
- * (docs/SEMANTICS.md "Queues and releases"; at_queue_pause(3)).
+ * conformance_queues.c - conformance: releases, paused queues and the
+ * trace context stored with a job (docs/SEMANTICS.md "Queues and releases";
+ * at_queue_pause(3), AT_OPT_TRACEPARENT in at_opts_new(3)).
  */
 #ifndef _GNU_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -122,6 +123,45 @@ START_TEST(queue_calls_check_names)
 }
 END_TEST
 
+/* ------------------------------------------------------- trace context */
+
+#define TP "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+START_TEST(traceparent_travels_with_the_job)
+{
+    at_opts *o = ct_opts(CT_Q("q"));
+    ct_set_str(o, AT_OPT_TRACEPARENT, TP);
+    char id[AT_ID_SIZE], plain[AT_ID_SIZE];
+    ct_enqueue(id, o);
+    ct_enqueue(plain, ct_opts(CT_Q("q")));
+    ck_assert_str_eq(at_job_traceparent(ct_get(id)), TP);
+    ck_assert_ptr_null(at_job_traceparent(ct_get(plain)));
+    at_job *a = ct_claim(CT_Q("q")), *b = ct_claim(CT_Q("q"));
+    at_job *traced = strcmp(at_job_id(a), id) == 0 ? a : b;
+    ck_assert_str_eq(at_job_traceparent(traced), TP);
+}
+END_TEST
+
+START_TEST(malformed_traceparents_are_refused)
+{
+    at_opts *o = ct_opts(NULL);
+    const char *bad[] = {
+        "",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",       /* no flags */
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",    /* upper case */
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",    /* zero trace id */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",    /* zero parent id */
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",    /* forbidden version */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-xx", /* trailing data */
+        "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01",    /* separators */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(at_opts_set_str(o, AT_OPT_TRACEPARENT, bad[i]) == AT_ERR_INVAL, "accepted: %s", bad[i]);
+    ck_assert_int_eq(at_opts_set_str(o, AT_OPT_TRACEPARENT, TP), 0);
+    ck_assert_int_eq(at_opts_set_str(o, AT_OPT_TRACEPARENT, NULL), 0);
+}
+END_TEST
+
 TCase *ct_tcase_queues(void)
 {
     TCase *tc = ct_tcase("queues");
@@ -133,5 +173,7 @@ TCase *ct_tcase_queues(void)
     tcase_add_test(tc, a_queue_can_be_paused_before_it_has_jobs);
     tcase_add_test(tc, a_paused_queue_still_takes_enqueues_and_running_jobs_finish);
     tcase_add_test(tc, queue_calls_check_names);
+    tcase_add_test(tc, traceparent_travels_with_the_job);
+    tcase_add_test(tc, malformed_traceparents_are_refused);
     return tc;
 }

@@ -80,6 +80,8 @@ typedef struct at_job_info {
     const char *const *parents; /* ids of the jobs it waits for */
     int32_t on_parent_failure;  /* AT_PARENT_FAIL_* */
     uint32_t parents_left;      /* read only: parents not yet finished */
+    /* ---- also version 2: trace context ---- */
+    const char *traceparent;    /* W3C traceparent (55 characters), NULL if none */
 } at_job_info;
 
 /* Zero every field and set the times to AT_TIME_NONE and `size`. */
