@@ -10,7 +10,7 @@
  * short, growing sleeps waits out for up to busy_timeout.  A transaction that
  * still meets SQLITE_BUSY mid-way is rolled back and retried a few times.
  *
- * Schema (version 4, PRAGMA user_version; the tables are created and migrated
+ * Schema (version 5, PRAGMA user_version; the tables are created and migrated
  * here): `jobs` is clustered by the 16-byte job id (WITHOUT ROWID): ids are
  * time-sortable, so inserts append.  Partial indexes hold only the rows a
  * lookup needs, which keeps each one small and the hot pages few:
@@ -53,6 +53,10 @@
  * that two processes never get the same token.  release gives a claim back
  * without counting the attempt.
  *
+ * Version 5 adds the job's trace context (k_schema_v5): one nullable TEXT
+ * column, NULL for jobs enqueued without a traceparent, so a plain job
+ * stores nothing more than before.
+ *
  * Time is lazy, as in the example backend: nothing runs between calls.  A
  * claim first ends expired leases and makes its queues' due jobs READY; get,
  * list and stats do the same when a cheap read shows something is due, so
@@ -78,7 +82,7 @@
 
 #include "internal.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 /* PRAGMA application_id of our files ("atsk"): tells a libasynctask store
  * from another application's database before we touch it. */
 #define APPLICATION_ID 0x6174736b
@@ -273,17 +277,28 @@ static const char k_schema_v4[] =
     " at INTEGER NOT NULL"
     ") WITHOUT ROWID;";
 
+/* Version 5: trace context.  One column added with ALTER TABLE, so the step
+ * is instant at any size and the jobs already stored read NULL (no trace).
+ *
+ *   jobs.traceparent           the W3C traceparent given at enqueue or
+ *                              workflow submit (55 characters, validated by
+ *                              the core), NULL if none (a NULL takes no room
+ *                              in the row beyond its header byte) */
+static const char k_schema_v5[] = "ALTER TABLE jobs ADD COLUMN traceparent TEXT;";
+
 /* k_steps[v] takes a file from schema version v to v + 1. */
-static const char *const k_steps[SCHEMA_VERSION] = {k_schema_v1, k_schema_v2, k_schema_v3, k_schema_v4};
+static const char *const k_steps[SCHEMA_VERSION] = {k_schema_v1, k_schema_v2, k_schema_v3, k_schema_v4,
+                                                    k_schema_v5};
 
 /* The columns of a job snapshot, in this order everywhere: those of
- * version 1 (what a plain enqueue writes), then the workflow ones. */
+ * version 1 (what a plain enqueue writes, besides its traceparent), then
+ * the workflow ones of version 3 and the traceparent of version 5. */
 #define JOB_COLS_V1                                                                                          \
     "id, qid, state, priority, run_at, attempts, max_attempts, token, created_at, updated_at, started_at, "  \
     "lease_until, finished_at, lease_ms, backoff_base_ms, backoff_cap_ms, backoff_jitter, cancel_req, "      \
     "type, "                                                                                                 \
     "idem_key, last_error, result, payload"
-#define JOB_COLS JOB_COLS_V1 ", workflow, node, policy, nparents, parents_left"
+#define JOB_COLS JOB_COLS_V1 ", workflow, node, policy, nparents, parents_left, traceparent"
 enum {
     C_ID,
     C_QID,
@@ -312,7 +327,8 @@ enum {
     C_NODE,
     C_POLICY,
     C_NPARENTS,
-    C_LEFT
+    C_LEFT,
+    C_TRACEPARENT
 };
 
 /* The columns of a schedule row, in this order everywhere. */
@@ -425,8 +441,8 @@ static const char *const k_sql[S_COUNT__] = {
     [S_IDEM_PUT] = "INSERT OR REPLACE INTO idem(key, id, expires) VALUES(?1, ?2, ?3)",
     [S_IDEM_PURGE] = "DELETE FROM idem WHERE expires <= ?1",
     [S_INSERT] =
-        "INSERT INTO jobs(" JOB_COLS_V1 ") VALUES(?1, ?2, ?3, ?4, ?5, 0, ?6, 0, ?7, ?7, NULL, NULL, NULL,"
-        " ?8, ?9, ?10, ?11, 0, ?12, ?13, NULL, NULL, ?14)",
+        "INSERT INTO jobs(" JOB_COLS_V1 ", traceparent) VALUES(?1, ?2, ?3, ?4, ?5, 0, ?6, 0, ?7, ?7, NULL,"
+        " NULL, NULL, ?8, ?9, ?10, ?11, 0, ?12, ?13, NULL, NULL, ?14, ?15)",
     [S_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1",
     [S_HELD] = "SELECT qid, state, token, cancel_req, attempts, max_attempts, lease_ms, lease_until FROM jobs"
                " WHERE id = ?1",
@@ -485,7 +501,7 @@ static const char *const k_sql[S_COUNT__] = {
     [S_LEASE_EXPIRE] = "UPDATE leases SET expires_at = ?2 WHERE name = ?1",
     [S_WF_INSERT] =
         "INSERT INTO jobs(" JOB_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, 0, ?6, 0, ?7, ?7, NULL, NULL, ?15,"
-        " ?8, ?9, ?10, ?11, 0, ?12, ?13, ?16, NULL, ?14, ?17, ?18, ?19, ?20, ?21)",
+        " ?8, ?9, ?10, ?11, 0, ?12, ?13, ?16, NULL, ?14, ?17, ?18, ?19, ?20, ?21, ?22)",
     [S_STATE_OF] = "SELECT state FROM jobs WHERE id = ?1",
     [S_DEP_PUT] = "INSERT OR IGNORE INTO deps(parent, child, seq, done) VALUES(?1, ?2, ?3, ?4)",
     /* RETURNING runs the whole update at the first step: the children can be
@@ -1319,6 +1335,7 @@ static int snapshot(at_job **out, at_backend *be, sqlite3_stmt *s, const char *q
     }
     i.node = (const char *)sqlite3_column_text(s, C_NODE);
     i.on_parent_failure = sqlite3_column_int(s, C_POLICY);
+    i.traceparent = (const char *)sqlite3_column_text(s, C_TRACEPARENT);
     /* The counter means something only while the job waits. */
     if (i.state == AT_STATE_WAITING)
         i.parents_left = (uint32_t)sqlite3_column_int64(s, C_LEFT);
@@ -1406,6 +1423,11 @@ static int enqueue_body(at_backend *be, void *arg)
             sqlite3_bind_null(ins, 13);
         /* Never bind a NULL pointer: that stores NULL, not an empty blob. */
         sqlite3_bind_blob64(ins, 14, ji->payload ? ji->payload : "", ji->payload_len, SQLITE_STATIC);
+        /* Bound on every row: a reset keeps the previous job's binding. */
+        if (ji->traceparent)
+            sqlite3_bind_text(ins, 15, ji->traceparent, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(ins, 15);
         if ((rc = run(be, ins, "inserting a job")))
             return rc;
         if ((rc = count(be, qid, state, 1)))
@@ -2863,6 +2885,10 @@ static int wf_submit_body(at_backend *be, void *arg)
         sqlite3_bind_int(ins, 19, ji->on_parent_failure);
         sqlite3_bind_int64(ins, 20, nedges);
         sqlite3_bind_int64(ins, 21, state == AT_STATE_WAITING ? pending : 0);
+        if (ji->traceparent)
+            sqlite3_bind_text(ins, 22, ji->traceparent, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(ins, 22);
         if ((rc = run(be, ins, "inserting a workflow job")))
             return rc;
         if ((rc = count(be, qid, state, 1)))

@@ -1080,7 +1080,8 @@ static void make_old_store(int version)
     ck_assert_int_eq(user_version(g_db), version);
 }
 
-/* The old job as the upgraded store shows it: unchanged, in no workflow. */
+/* The old job as the upgraded store shows it: unchanged, in no workflow,
+ * with no trace context. */
 static void assert_old_job(at_store *s)
 {
     at_job *j;
@@ -1090,6 +1091,7 @@ static void assert_old_job(at_store *s)
     ck_assert_ptr_null(at_job_workflow_id(j));
     ck_assert_ptr_null(at_job_node(j));
     ck_assert_uint_eq(at_job_parent_count(j), 0);
+    ck_assert_ptr_null(at_job_traceparent(j));
     at_job_free(j);
     ck_assert_uint_eq(count_state(s, AT_STATE_READY), 1);
 }
@@ -1098,7 +1100,7 @@ START_TEST(version_1_file_is_upgraded_in_place_keeping_its_jobs)
 {
     make_old_store(1);
     at_store *s = open_uri(NULL);
-    ck_assert_int_eq(user_version(g_db), 4);
+    ck_assert_int_eq(user_version(g_db), 5);
     assert_old_job(s);
     add_schedule(s, "hourly", "0 * * * *", 1);
     uint64_t token = 0;
@@ -1114,7 +1116,7 @@ START_TEST(version_2_file_is_upgraded_in_place_and_its_jobs_can_be_parents)
 {
     make_old_store(2);
     at_store *s = open_uri(NULL);
-    ck_assert_int_eq(user_version(g_db), 4);
+    ck_assert_int_eq(user_version(g_db), 5);
     assert_old_job(s);
     /* A row written before the workflow columns existed is a parent like
      * any other: its ack releases the new child. */
@@ -1723,7 +1725,7 @@ START_TEST(version_3_file_is_upgraded_in_place_for_worker_support)
 {
     make_old_store(3);
     at_store *s = open_uri(NULL);
-    ck_assert_int_eq(user_version(g_db), 4);
+    ck_assert_int_eq(user_version(g_db), 5);
     assert_old_job(s);
     /* The queue made before the flag existed reads "not paused". */
     assert_paused(s, "default", 0);
@@ -1742,6 +1744,84 @@ START_TEST(version_3_file_is_upgraded_in_place_for_worker_support)
     int64_t wait = 0;
     ck_assert_int_eq(at__store_rate_take(&got, &wait, s, "default", 2, 1000, 5), 0);
     ck_assert_uint_eq(got, 2);
+    at_store_close(s);
+    assert_integrity(g_db);
+}
+END_TEST
+
+/* ---------------------------------------------------------- trace context */
+
+#define TRACEPARENT "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+START_TEST(version_4_file_is_upgraded_in_place_and_keeps_its_jobs)
+{
+    make_old_store(4);
+    at_store *s = open_uri(NULL);
+    ck_assert_int_eq(user_version(g_db), 5);
+    assert_old_job(s);
+    /* New jobs carry their traceparent, through enqueue and workflow
+     * submit, and a plain one still has none. */
+    at_opts *o;
+    ck_assert_int_eq(at_opts_new(&o), 0);
+    ck_assert_int_eq(at_opts_set_str(o, AT_OPT_TRACEPARENT, TRACEPARENT), 0);
+    char traced[AT_ID_SIZE], plain[AT_ID_SIZE];
+    ck_assert_int_eq(at_enqueue(traced, s, "new", NULL, 0, o), 0);
+    ck_assert_int_eq(at_enqueue(plain, s, "new", NULL, 0, NULL), 0);
+    at_workflow *wf;
+    ck_assert_int_eq(at_workflow_new(&wf), 0);
+    ck_assert_int_eq(at_workflow_add(wf, "a", "step", NULL, 0, o), 0);
+    ck_assert_int_eq(at_workflow_add(wf, "b", "step", NULL, 0, NULL), 0);
+    ck_assert_int_eq(at_workflow_depend(wf, "b", "a"), 0);
+    char wf_id[AT_ID_SIZE], node_a[AT_ID_SIZE], node_b[AT_ID_SIZE];
+    submit_wf(wf_id, s, wf);
+    snprintf(node_a, sizeof node_a, "%s", at_workflow_job_id(wf, "a"));
+    snprintf(node_b, sizeof node_b, "%s", at_workflow_job_id(wf, "b"));
+    at_workflow_free(wf);
+    at_opts_free(o);
+    at_store_close(s);
+
+    /* Reopened: the file is not upgraded twice and everything is kept. */
+    s = open_uri(NULL);
+    ck_assert_int_eq(user_version(g_db), 5);
+    at_job *j;
+    ck_assert_int_eq(at_get(&j, s, traced), 0);
+    ck_assert_str_eq(at_job_traceparent(j), TRACEPARENT);
+    at_job_free(j);
+    ck_assert_int_eq(at_get(&j, s, plain), 0);
+    ck_assert_ptr_null(at_job_traceparent(j));
+    at_job_free(j);
+    at_job *members[4];
+    size_t n = 0;
+    char cursor[AT_ID_SIZE];
+    ck_assert_int_eq(at_workflow_jobs(members, &n, cursor, s, wf_id, NULL, 4), 0);
+    ck_assert_uint_eq(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(at_job_id(members[i]), node_a) == 0)
+            ck_assert_str_eq(at_job_traceparent(members[i]), TRACEPARENT);
+        else
+            ck_assert_ptr_null(at_job_traceparent(members[i]));
+        at_job_free(members[i]);
+    }
+    /* Every claim returns its job's trace context, old rows' included. */
+    const char *q[] = {"default"};
+    at_job *claimed[4];
+    ck_assert_int_eq(at_poll(claimed, &n, s, q, 1, 4, 0), 0);
+    ck_assert_uint_eq(n, 4);
+    size_t seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *id = at_job_id(claimed[i]);
+        const char *tp = at_job_traceparent(claimed[i]);
+        if (strcmp(id, traced) == 0 || strcmp(id, node_a) == 0) {
+            ck_assert_str_eq(tp, TRACEPARENT);
+            seen++;
+        } else {
+            ck_assert_msg(strcmp(id, JOB_A) == 0 || strcmp(id, plain) == 0, "claimed %s", id);
+            ck_assert_ptr_null(tp);
+        }
+        at_job_free(claimed[i]);
+    }
+    ck_assert_uint_eq(seen, 2);
+    ck_assert_int_eq(state_of(s, node_b), AT_STATE_WAITING);
     at_store_close(s);
     assert_integrity(g_db);
 }
@@ -1871,6 +1951,9 @@ int main(void)
     tcase_add_test(tc, the_paused_flag_survives_reopening);
     tcase_add_test(tc, two_handles_share_one_token_bucket);
     tcase_add_test(tc, version_3_file_is_upgraded_in_place_for_worker_support);
+    suite_add_tcase(s, tc);
+    tc = tcase("trace_context", 30);
+    tcase_add_test(tc, version_4_file_is_upgraded_in_place_and_keeps_its_jobs);
     suite_add_tcase(s, tc);
     tc = tcase("plans", 30);
     tcase_add_test(tc, every_statement_searches_jobs_through_an_index);
