@@ -438,7 +438,14 @@ static int reply_error(at_backend *be, const redisReply *r, const char *what, bo
         code = AT_ERR_FULL;
     else if (strncmp(s, "NOAUTH", 6) == 0 || strncmp(s, "WRONGPASS", 9) == 0 || strncmp(s, "NOPERM", 6) == 0)
         code = AT_ERR_AUTH;
-    else if (strncmp(s, "BUSY", 4) == 0 || strncmp(s, "LOADING", 7) == 0)
+    else if (strstr(s, "Protocol error: unauthenticated")) {
+        /* Redis >= 6.2.13 / 7.0.12 answers an unauthenticated client's
+         * argument of more than 16 KiB (a script at open) this way, not
+         * with NOAUTH, and closes the connection. */
+        code = AT_ERR_AUTH;
+        if (broken_out)
+            *broken_out = true;
+    } else if (strncmp(s, "BUSY", 4) == 0 || strncmp(s, "LOADING", 7) == 0)
         code = AT_ERR_BUSY;
     else if (strncmp(s, "READONLY", 8) == 0 || strncmp(s, "MASTERDOWN", 10) == 0) {
         code = AT_ERR_CONN;
@@ -1339,6 +1346,53 @@ static int locate(at_backend *be, struct rconn *conn, const uint8_t id[16], size
  * 16-byte ids, count u16 of other workflows holding children of the job
  * and their 26-byte ids.  A plain job has none, so it pays nothing. */
 #define F_WF 32
+/* The trace context part, right after the workflow part: a W3C traceparent
+ * packed from its 55 characters to bytes (version 1, trace id 16, parent id
+ * 8, flags 1).  Only a job that has one carries the part. */
+#define F_TP 64
+#define TP_LEN 26
+#define TP_CHARS 55
+
+static int hex_val(int ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    return -1;
+}
+
+/* Packs "vv-<32 hex>-<16 hex>-<2 hex>" (lower-case hex, as the core accepts it)
+ * into TP_LEN bytes; false if `tp` is not of that form. */
+static bool tp_pack(unsigned char out[TP_LEN], const char *tp)
+{
+    if (strlen(tp) != TP_CHARS || tp[2] != '-' || tp[35] != '-' || tp[52] != '-')
+        return false;
+    const char *p = tp;
+    for (size_t k = 0; k < TP_LEN; k++) {
+        if (*p == '-')
+            p++;
+        int hi = hex_val(p[0]), lo = hex_val(p[1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        out[k] = (unsigned char)(hi << 4 | lo);
+        p += 2;
+    }
+    return true;
+}
+
+static void tp_unpack(char out[TP_CHARS + 1], const unsigned char in[TP_LEN])
+{
+    static const char hex[] = "0123456789abcdef";
+    char *p = out;
+    for (size_t k = 0; k < TP_LEN; k++) {
+        if (k == 1 || k == 17 || k == 25)
+            *p++ = '-';
+        *p++ = hex[in[k] >> 4];
+        *p++ = hex[in[k] & 15];
+    }
+    *p = '\0';
+}
 
 static size_t class_encode(unsigned char *out, const at_job_info *j)
 {
@@ -1438,6 +1492,14 @@ static int decode_job(at_backend *be, at_job **out, const uint8_t bid[16], const
         p += nc * 26;
         if (left && left->type == REDIS_REPLY_INTEGER && left->integer > 0)
             i.parents_left = (uint32_t)left->integer;
+    }
+    char tp[TP_CHARS + 1];
+    if (flags & F_TP) {
+        if (end - p < TP_LEN)
+            goto corrupt;
+        tp_unpack(tp, p);
+        i.traceparent = tp;
+        p += TP_LEN;
     }
     char key[AT_KEY_MAX + 1];
     char *err = NULL;
@@ -2001,9 +2063,16 @@ static int rd_enqueue(at_backend *be, at_enqueue_item *items, size_t n)
     size_t *local = at__calloc(n, sizeof *local); /* its position among the call's queues */
     size_t *qs = at__calloc(n, sizeof *qs);   /* the call's distinct queues */
     unsigned char *cls = at__malloc(n * (CLASS_HEAD + AT_NAME_MAX));
-    int rc = (!qi || !local || !qs || !cls) ? AT_ERR_NOMEM : 0;
+    unsigned char *tps = at__malloc((n ? n : 1) * TP_LEN); /* item i's packed traceparent */
+    int rc = (!qi || !local || !qs || !cls || !tps) ? AT_ERR_NOMEM : 0;
     size_t nq = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
+        const char *tp = items[i].job.traceparent;
+        if (tp && !tp_pack(tps + i * TP_LEN, tp)) {
+            rc = at_store_error(be->store, AT_ERR_INVAL, 0, "job %zu: '%.60s' is not a W3C traceparent", i,
+                                tp);
+            break;
+        }
         long q = queue_index(be, items[i].job.queue, strlen(items[i].job.queue));
         if (q < 0) {
             rc = AT_ERR_NOMEM;
@@ -2056,6 +2125,7 @@ static int rd_enqueue(at_backend *be, at_enqueue_item *items, size_t n)
             av_str(a, j->idempotency_key ? j->idempotency_key : "");
             av_i64(a, j->idempotency_ttl_ms);
             av_ext(a, j->payload ? j->payload : "", j->payload_len);
+            av_ext(a, tps + i * TP_LEN, j->traceparent ? TP_LEN : 0);
         }
         av_tail(a, be);
         ncmd++;
@@ -2120,6 +2190,7 @@ static int rd_enqueue(at_backend *be, at_enqueue_item *items, size_t n)
     release(be, conn, broken);
     at__free(bids);
     at__free(cls);
+    at__free(tps);
     at__free(qs);
     at__free(local);
     at__free(qi);
@@ -2756,6 +2827,7 @@ static int wf_submit_once(at_backend *be, at_enqueue_item *items, size_t n, cons
     size_t *wfs = at__malloc((n ? n : 1) * sizeof *wfs); /* item whose workflow id is workflow k */
     uint8_t *pbuf = at__malloc(npar * 16 + 1);
     unsigned char *cls = at__malloc((n ? n : 1) * (CLASS_HEAD + AT_NAME_MAX));
+    unsigned char *tps = at__malloc((n ? n : 1) * TP_LEN); /* item i's packed traceparent */
     struct idmap im = {0}, xm = {0};
     argv_t cmds[3];
     for (int k = 0; k < 3; k++)
@@ -2764,7 +2836,7 @@ static int wf_submit_once(at_backend *be, at_enqueue_item *items, size_t n, cons
     struct rconn *conn = NULL;
     bool broken = false;
     int rc = 0;
-    if (!bids || !xb || !xcached || !xq || !qi || !lq || !lw || !qs || !wfs || !pbuf || !cls ||
+    if (!bids || !xb || !xcached || !xq || !qi || !lq || !lw || !qs || !wfs || !pbuf || !cls || !tps ||
         idmap_init(&im, n) || idmap_init(&xm, npar))
         rc = at_store_error(be->store, AT_ERR_NOMEM, 0, "out of memory submitting a workflow of %zu jobs", n);
     /* Items: ids, queues, workflows. */
@@ -2777,6 +2849,11 @@ static int wf_submit_once(at_backend *be, at_enqueue_item *items, size_t n, cons
         }
         if (j->node && strlen(j->node) > 255) {
             rc = at_store_error(be->store, AT_ERR_NAME, 0, "node name '%.40s...' is too long", j->node);
+            break;
+        }
+        if (j->traceparent && !tp_pack(tps + i * TP_LEN, j->traceparent)) {
+            rc = at_store_error(be->store, AT_ERR_INVAL, 0,
+                                "workflow job %zu: '%.60s' is not a W3C traceparent", i, j->traceparent);
             break;
         }
         *idmap_slot(&im, bids[i]) = i + 1;
@@ -2900,6 +2977,7 @@ static int wf_submit_once(at_backend *be, at_enqueue_item *items, size_t n, cons
             av_i64(a, j->on_parent_failure);
             av_ext(a, pp, np * 16);
             pp += np * 16;
+            av_ext(a, tps + i * TP_LEN, j->traceparent ? TP_LEN : 0);
         }
         av_tail(a, be);
         if (be->wait_replicas > 0) {
@@ -2992,6 +3070,7 @@ static int wf_submit_once(at_backend *be, at_enqueue_item *items, size_t n, cons
     at__free(wfs);
     at__free(pbuf);
     at__free(cls);
+    at__free(tps);
     return rc;
 }
 

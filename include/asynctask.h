@@ -364,9 +364,15 @@ AT_EXTERN int32_t at_job_parent_policy(const at_job *job);
  * nothing is due.  On return *n_out jobs were written to jobs_out (each
  * freed by the caller with at_job_free); 0 jobs after the timeout is a
  * success.  The snapshots carry the claim's token (at_job_token).
+ * jobs_out is the caller's array with room for `max` pointers.
  */
 AT_EXTERN int at_poll(at_job **jobs_out, size_t *n_out, at_store *store, const char *const *queues,
                       size_t nqueues, size_t max, int64_t timeout_ms);
+
+/* Make every at_poll blocked on this store handle return now with 0 jobs
+ * (those not yet blocked are not affected): for bindings whose threads must
+ * not sleep in C past a shutdown, and before at_store_close.  Thread-safe. */
+AT_EXTERN int at_store_interrupt(at_store *store);
 
 /* Finish a claimed job successfully, storing optional result bytes.
  * AT_ERR_STALE for a token that is not the current lease, AT_ERR_CANCELLED

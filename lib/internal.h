@@ -121,6 +121,7 @@ struct at_store {
     pthread_cond_t wcv;
     _Atomic uint64_t wgen;
     atomic_int nwaiters;
+    _Atomic uint64_t intr; /* at_store_interrupt: blocked pollers return */
     /* Schedulers running on this store (scheduler.c), kicked when a local
      * call changes a schedule or a manual clock moves. */
     pthread_mutex_t schmu;

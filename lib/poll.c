@@ -61,9 +61,10 @@ int at__poll(at_job **jobs_out, size_t *n_out, at_store *s, const char *const *q
                            (long long)timeout_ms);
 
     int64_t deadline = 0; /* set after the first empty claim: a hit costs no clock read */
+    uint64_t intr = atomic_load(&s->intr);
     for (;;) {
         uint64_t gen = atomic_load(&s->wgen);
-        if (abort && atomic_load(abort))
+        if ((abort && atomic_load(abort)) || atomic_load(&s->intr) != intr)
             return 0;
 
         int64_t wake = AT_TIME_NONE;
@@ -126,4 +127,14 @@ int at__poll(at_job **jobs_out, size_t *n_out, at_store *s, const char *const *q
             }
         }
     }
+}
+
+AT_EXTERN int at_store_interrupt(at_store *s)
+{
+    int rc = at__store_enter(s);
+    if (rc)
+        return rc;
+    atomic_fetch_add(&s->intr, 1);
+    at_store_notify(s);
+    return 0;
 }

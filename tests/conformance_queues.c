@@ -9,6 +9,7 @@
 
 #include "conformance.h"
 
+#include <pthread.h>
 #include <string.h>
 
 START_TEST(release_puts_the_job_back_without_using_an_attempt)
@@ -123,6 +124,46 @@ START_TEST(queue_calls_check_names)
 }
 END_TEST
 
+/* ------------------------------------------------------------ interrupt */
+
+struct blocked {
+    const char *queue;
+    int rc;
+    size_t n;
+    int64_t took;
+};
+
+static void *block_forever(void *arg)
+{
+    struct blocked *b = arg;
+    at_job *j = NULL;
+    const char *qs[1] = {b->queue};
+    int64_t t0 = ct_mono_ms();
+    b->rc = at_poll(&j, &b->n, ct_store, qs, 1, 1, -1);
+    b->took = ct_mono_ms() - t0;
+    if (b->n)
+        at_job_free(j);
+    return NULL;
+}
+
+START_TEST(interrupt_returns_blocked_pollers_with_no_job)
+{
+    struct blocked b = {.queue = CT_Q("q"), .rc = -999};
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, block_forever, &b), 0);
+    ct_sleep_real(100);
+    ck_assert_int_eq(at_store_interrupt(ct_store), 0);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(b.rc, 0);
+    ck_assert_uint_eq(b.n, 0);
+    ck_assert_int_lt(b.took, 2000);
+    /* Later polls are not affected. */
+    ct_enqueue(NULL, ct_opts(CT_Q("q")));
+    ck_assert_uint_eq(ct_poll_count(CT_Q("q"), 1), 1);
+    ck_assert_int_eq(at_store_interrupt(NULL), AT_ERR_INVAL);
+}
+END_TEST
+
 /* ------------------------------------------------------- trace context */
 
 #define TP "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -173,6 +214,7 @@ TCase *ct_tcase_queues(void)
     tcase_add_test(tc, a_queue_can_be_paused_before_it_has_jobs);
     tcase_add_test(tc, a_paused_queue_still_takes_enqueues_and_running_jobs_finish);
     tcase_add_test(tc, queue_calls_check_names);
+    tcase_add_test(tc, interrupt_returns_blocked_pollers_with_no_job);
     tcase_add_test(tc, traceparent_travels_with_the_job);
     tcase_add_test(tc, malformed_traceparents_are_refused);
     return tc;

@@ -1574,6 +1574,129 @@ START_TEST(rate_take_is_one_bucket_for_every_handle_and_refills)
 }
 END_TEST
 
+/* ------------------------------------------------------------ trace context */
+
+#define TP "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+/* The stored record of job `id` of queue `queue` (ADR 0008), or NULL. */
+static redisReply *record_of(redisContext *op, const char *prefix, const char *queue, const char *id)
+{
+    uint8_t bid[16];
+    ck_assert_int_eq(at_id_parse(bid, id), 0);
+    redisReply *r = redisCommand(op, "HGET {%s:%s}:j %b", prefix, queue, bid, (size_t)16);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+    return r;
+}
+
+static void traceparent_is(at_job *j, const char *want)
+{
+    if (want)
+        ck_assert_str_eq(at_job_traceparent(j), want);
+    else
+        ck_assert_ptr_null(at_job_traceparent(j));
+}
+
+START_TEST(traceparent_costs_26_bytes_and_survives_every_transition)
+{
+    at_store *s = open_ok(sched_uri_for("trace"));
+    char prefix[256];
+    snprintf(prefix, sizeof prefix, "%s", strstr(sched_uri, "prefix=") + strlen("prefix="));
+    at_opts *o = NULL;
+    at_opts_new(&o);
+    at_opts_set_str(o, AT_OPT_QUEUE, "tq");
+    at_opts_set_str(o, AT_OPT_IDEMPOTENCY_KEY, "k1");
+    char plain[AT_ID_SIZE], traced[AT_ID_SIZE];
+    ck_assert_int_eq(at_enqueue(plain, s, "t", "x", 1, o), 0);
+    ck_assert_int_eq(at_opts_set_str(o, AT_OPT_TRACEPARENT, TP), 0);
+    at_opts_set_str(o, AT_OPT_IDEMPOTENCY_KEY, "k2");
+    ck_assert_int_eq(at_enqueue(traced, s, "t", "x", 1, o), 0);
+    at_opts_free(o);
+
+    /* A plain job's record is exactly what it was before traceparents (no
+     * flag 64, no part): old records and new plain ones are one format. */
+    redisContext *op = admin(port("AT_TEST_REDIS_PORT"));
+    redisReply *rp = record_of(op, prefix, "tq", plain), *rt = record_of(op, prefix, "tq", traced);
+    ck_assert_int_eq(rp->str[1] & 64, 0);
+    ck_assert_int_eq(rp->len, 24 + 2 + 2 + 1); /* head, key "k1", payload */
+    ck_assert_int_eq(rt->str[1] & 64, 64);
+    ck_assert_int_eq(rt->len, rp->len + 26);
+    freeReplyObject(rp);
+    freeReplyObject(rt);
+
+    at_job *j = get_ok(s, traced);
+    traceparent_is(j, TP);
+    ck_assert_str_eq(at_job_idempotency_key(j), "k2");
+    at_job_free(j);
+    j = get_ok(s, plain);
+    traceparent_is(j, NULL);
+    at_job_free(j);
+
+    /* Claim splices the record, fail decodes and encodes it (the general
+     * path), ack splices it again: the part goes along each time. */
+    at_job *js[2];
+    size_t n = 0;
+    const char *q[1] = {"tq"};
+    ck_assert_int_eq(at_poll(js, &n, s, q, 1, 2, 0), 0);
+    ck_assert_uint_eq(n, 2);
+    for (size_t k = 0; k < 2; k++) {
+        bool is_traced = strcmp(at_job_id(js[k]), traced) == 0;
+        traceparent_is(js[k], is_traced ? TP : NULL);
+        if (is_traced)
+            ck_assert_int_eq(at_fail(NULL, s, traced, at_job_token(js[k]), "boom", AT_FAIL_PERMANENT), 0);
+        else
+            ck_assert_int_eq(at_ack(s, plain, at_job_token(js[k]), NULL, 0), 0);
+        at_job_free(js[k]);
+    }
+    j = get_ok(s, traced);
+    ck_assert_int_eq(at_job_state(j), AT_STATE_DEAD);
+    ck_assert_str_eq(at_job_last_error(j), "boom");
+    traceparent_is(j, TP);
+    at_job_free(j);
+    j = get_ok(s, plain);
+    ck_assert_int_eq(at_job_state(j), AT_STATE_SUCCEEDED);
+    traceparent_is(j, NULL);
+    at_job_free(j);
+
+    /* Workflow jobs: written by wf_submit after the workflow part, kept by
+     * the claim splice that reads that part and by the general ack. */
+    struct wf_build b;
+    wf_init(&b, 2);
+    size_t root = wf_add(&b, "tw", AT_PARENT_FAIL_CANCEL, -1);
+    size_t child = wf_add(&b, "tw", AT_PARENT_FAIL_CANCEL, (int)root, -1);
+    b.it[root].job.traceparent = TP;
+    wf_submit_ok(s, &b);
+    j = get_ok(s, b.it[root].job.id);
+    traceparent_is(j, TP);
+    ck_assert_str_eq(at_job_workflow_id(j), b.wf);
+    at_job_free(j);
+    const char *wq[1] = {"tw"};
+    ck_assert_int_eq(at_poll(js, &n, s, wq, 1, 1, 0), 0);
+    ck_assert_uint_eq(n, 1);
+    traceparent_is(js[0], TP);
+    ck_assert_int_eq(at_ack(s, b.it[root].job.id, at_job_token(js[0]), "r", 1), 0);
+    at_job_free(js[0]);
+    j = get_ok(s, b.it[root].job.id);
+    ck_assert_int_eq(at_job_state(j), AT_STATE_SUCCEEDED);
+    traceparent_is(j, TP);
+    at_job_free(j);
+    ck_assert_int_eq(state_of(s, b.it[child].job.id), AT_STATE_READY);
+    j = get_ok(s, b.it[child].job.id);
+    traceparent_is(j, NULL);
+    at_job_free(j);
+    wf_done(&b);
+
+    /* The store packs what the core validated; anything else it refuses. */
+    wf_init(&b, 1);
+    wf_add(&b, "tw", AT_PARENT_FAIL_CANCEL, -1);
+    b.it[0].job.traceparent = "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01";
+    ck_assert_int_eq(s->vt->wf_submit(s->be, b.it, 1, NULL, 0), AT_ERR_INVAL);
+    wf_done(&b);
+    redisFree(op);
+    at_store_close(s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("redis");
@@ -1631,6 +1754,10 @@ int main(void)
     tcase_add_test(tc, release_of_a_job_marked_for_cancellation_cancels_it_and_its_children);
     tcase_add_test(tc, pause_through_one_handle_stops_claims_through_another);
     tcase_add_test(tc, rate_take_is_one_bucket_for_every_handle_and_refills);
+    suite_add_tcase(su, tc);
+    tc = tcase_create("trace");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, traceparent_costs_26_bytes_and_survives_every_transition);
     suite_add_tcase(su, tc);
 
     setenv("AT_REDIS_WARN", "0", 0);
