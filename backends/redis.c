@@ -1963,30 +1963,39 @@ static int rd_fail(int32_t *state_out, at_backend *be, const char *id, uint64_t 
     return rc;
 }
 
-struct touch_ctx {
+/* Arguments of the scripts that take a job's token and a duration (touch:
+ * the extension, release: the delay). */
+struct token_ms {
     uint64_t token;
-    int64_t extend;
+    int64_t ms;
 };
 
-static void args_touch(argv_t *a, at_backend *be, const uint8_t bid[16], void *ctx)
+static void args_token_ms(argv_t *a, at_backend *be, const uint8_t bid[16], void *ctx)
 {
-    struct touch_ctx *c = ctx;
+    struct token_ms *c = ctx;
     (void)be;
     av_ext(a, bid, 16);
     av_u64(a, c->token);
-    av_i64(a, c->extend);
+    av_i64(a, c->ms);
 }
 
-static int rd_touch(at_backend *be, const char *id, uint64_t token, int64_t extend)
+/* A holder's call (touch, release): the script's reply becomes the holder's
+ * outcome as for ack. */
+static int token_ms_call(at_backend *be, const char *id, int script, uint64_t token, int64_t ms, const char *what)
 {
-    struct touch_ctx c = {token, extend};
+    struct token_ms c = {token, ms};
     redisReply *r = NULL;
-    int rc = with_job(be, id, SC_TOUCH, args_touch, &c, &r, NULL, "touch");
+    int rc = with_job(be, id, script, args_token_ms, &c, &r, NULL, what);
     if (rc)
         return rc;
     rc = holder_code(be, id, token, r, NULL);
     freeReplyObject(r);
     return rc;
+}
+
+static int rd_touch(at_backend *be, const char *id, uint64_t token, int64_t extend)
+{
+    return token_ms_call(be, id, SC_TOUCH, token, extend, "touch");
 }
 
 static int rd_cancel(int32_t *pending, at_backend *be, const char *id)
@@ -3535,30 +3544,9 @@ static int rd_lease_release(at_backend *be, const char *name, const char *owner,
 
 /* -------------------------------------------------------- worker support */
 
-struct release_ctx {
-    uint64_t token;
-    int64_t delay;
-};
-
-static void args_release(argv_t *a, at_backend *be, const uint8_t bid[16], void *ctx)
-{
-    struct release_ctx *c = ctx;
-    (void)be;
-    av_ext(a, bid, 16);
-    av_u64(a, c->token);
-    av_i64(a, c->delay);
-}
-
 static int rd_release(at_backend *be, const char *id, uint64_t token, int64_t delay)
 {
-    struct release_ctx c = {token, delay};
-    redisReply *r = NULL;
-    int rc = with_job(be, id, SC_RELEASE, args_release, &c, &r, NULL, "release");
-    if (rc)
-        return rc;
-    rc = holder_code(be, id, token, r, NULL);
-    freeReplyObject(r);
-    return rc;
+    return token_ms_call(be, id, SC_RELEASE, token, delay, "release");
 }
 
 /* The paused flag is a field of the queue's meta hash {P:Q}:m (ADR 0008):

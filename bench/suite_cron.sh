@@ -14,16 +14,6 @@ QUICK=${QUICK-}
 REPEAT=${REPEAT:-3}
 bench=$BUILD/bench/bench_cron
 [ -x "$bench" ] || { echo "suite_cron: $bench is missing (make bench)" >&2; exit 1; }
-dir=$(mktemp -d "${TMPDIR:-/tmp}/bench_cron.XXXXXX")
-trap 'rm -rf "$dir"' EXIT
-stores=(memory=memory:)
-grep -q '^#define AT_HAVE_SQLITE 1' "$BUILD/config.h" && stores+=("sqlite=sqlite:$dir/cron.db?sync=normal")
-if grep -q '^#define AT_HAVE_REDIS 1' "$BUILD/config.h"; then
-  . "$here/../tests/redis_server.sh" # its EXIT trap stops the server by PID
-  trap 'rm -rf "$dir"; redis_cleanup' EXIT
-  redis_start
-  export AT_REDIS_WARN=0
-  stores+=("redis=redis://127.0.0.1:$REDIS_PORT")
-fi
+. "$here/stores.sh" cron.db
 # shellcheck disable=SC2086 # QUICK is empty or one word
 "$bench" $QUICK --repeat "$REPEAT" "${stores[@]}"
