@@ -28,7 +28,8 @@ fi
 asan_rt=$(ldd "$lib" 2>/dev/null | awk '/libasan\.so/ {print $3; exit}')
 if [ -n "$asan_rt" ]; then
   export LD_PRELOAD="$asan_rt${LD_PRELOAD:+:$LD_PRELOAD}"
-  export ASAN_OPTIONS="detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+  # Last, so it wins over a detect_leaks=1 the caller (CI) set.
+  export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 fi
 
 # Redis is tested when this build has the backend (its config.h says so);
