@@ -579,9 +579,10 @@ static int64_t keep(at_worker *w)
             atomic_store(&c->done_elsewhere, 1);
             char msg[96];
             snprintf(msg, sizeof msg, "timeout: ran longer than %lld ms", (long long)w->timeout_ms);
-            emit(w, AT_EVENT_TIMEOUT, j, msg);
             int32_t state = 0;
             int rc = at_fail(&state, w->st, at_job_id(j), at_job_token(j), msg, AT_FAIL_RETRY);
+            /* After the store has it, so a hook that reads the job sees the failure. */
+            emit(w, AT_EVENT_TIMEOUT, j, msg);
             if (rc == 0 || rc == AT_ERR_CANCELLED)
                 fail_event(w, j, rc ? AT_STATE_CANCELLED : state, msg);
             continue;
