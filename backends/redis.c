@@ -2066,6 +2066,36 @@ static void av_register(argv_t *a, at_backend *be, const size_t *qs, size_t nq, 
     }
 }
 
+/* The (status, id) pairs an enqueue or workflow script returns for its
+ * items, from `pairs`: each item's outcome and id, and where new jobs live. */
+static int read_created(at_backend *be, at_enqueue_item *items, size_t n, redisReply **pairs,
+                        const uint8_t (*bids)[16], const size_t *qi)
+{
+    for (size_t i = 0; i < n; i++) {
+        redisReply *st = pairs[2 * i], *id = pairs[2 * i + 1];
+        if (id->type != REDIS_REPLY_STRING || id->len != 16)
+            return at_store_error(be->store, AT_ERR_CORRUPT, 0, "an idempotency key of prefix %s holds no job id",
+                                  be->prefix);
+        items[i].status = st->integer == 0 ? 0 : AT_ERR_DUPLICATE;
+        at_id_format(items[i].result_id, (const uint8_t *)id->str);
+        if (st->integer == 0)
+            loc_put(be, bids[i], qi[i]);
+    }
+    return 0;
+}
+
+/* The WAIT reply `w` after a write (wait_replicas set): enough replicas? */
+static int check_replicas(at_backend *be, const redisReply *w, const char *what, const char *pronoun)
+{
+    if (w->type == REDIS_REPLY_INTEGER && w->integer >= be->wait_replicas)
+        return 0;
+    return at_store_error(be->store, AT_ERR_TIMEOUT, 0,
+                          "%s written on the master but only %lld of %d replicas confirmed %s within %lld ms "
+                          "(wait_replicas)",
+                          what, w->type == REDIS_REPLY_INTEGER ? w->integer : 0LL, be->wait_replicas, pronoun,
+                          (long long)(be->timeout_ms * 3 / 4));
+}
+
 static int rd_enqueue(at_backend *be, at_enqueue_item *items, size_t n)
 {
     size_t *qi = at__calloc(n, sizeof *qi);   /* queue index of item i */
@@ -2169,27 +2199,9 @@ static int rd_enqueue(at_backend *be, at_enqueue_item *items, size_t n)
                 pthread_mutex_unlock(&be->mu);
             }
         redisReply *r = rs[si];
-        for (size_t i = 0; i < n; i++) {
-            redisReply *st = r->element[2 * i], *id = r->element[2 * i + 1];
-            if (id->type != REDIS_REPLY_STRING || id->len != 16) {
-                rc = at_store_error(be->store, AT_ERR_CORRUPT, 0, "an idempotency key of prefix %s holds no job id",
-                                    be->prefix);
-                break;
-            }
-            items[i].status = st->integer == 0 ? 0 : AT_ERR_DUPLICATE;
-            at_id_format(items[i].result_id, (const uint8_t *)id->str);
-            if (st->integer == 0)
-                loc_put(be, bids[i], qi[i]);
-        }
-        if (rc == 0 && be->wait_replicas > 0) {
-            redisReply *w = rs[si + 1];
-            if (w->type != REDIS_REPLY_INTEGER || w->integer < be->wait_replicas)
-                rc = at_store_error(be->store, AT_ERR_TIMEOUT, 0,
-                                    "the jobs were written on the master but only %lld of %d replicas confirmed "
-                                    "them within %lld ms (wait_replicas)",
-                                    w->type == REDIS_REPLY_INTEGER ? w->integer : 0LL, be->wait_replicas,
-                                    (long long)(be->timeout_ms * 3 / 4));
-        }
+        rc = read_created(be, items, n, r->element, bids, qi);
+        if (rc == 0 && be->wait_replicas > 0)
+            rc = check_replicas(be, rs[si + 1], "the jobs were", "them");
     }
     for (size_t i = 0; i < ncmd; i++) {
         if (rs[i])
@@ -3038,27 +3050,9 @@ static int wf_submit_once(at_backend *be, at_enqueue_item *items, size_t n, cons
                 be->q[qs[k]].registered = true;
                 pthread_mutex_unlock(&be->mu);
             }
-        for (size_t i = 0; i < n; i++) {
-            redisReply *st = r->element[1 + 2 * i], *id = r->element[2 + 2 * i];
-            if (id->type != REDIS_REPLY_STRING || id->len != 16) {
-                rc = at_store_error(be->store, AT_ERR_CORRUPT, 0, "an idempotency key of prefix %s holds no job id",
-                                    be->prefix);
-                break;
-            }
-            items[i].status = st->integer == 0 ? 0 : AT_ERR_DUPLICATE;
-            at_id_format(items[i].result_id, (const uint8_t *)id->str);
-            if (st->integer == 0)
-                loc_put(be, bids[i], qi[i]);
-        }
-        if (rc == 0 && be->wait_replicas > 0) {
-            redisReply *w = rs[si + 1];
-            if (w->type != REDIS_REPLY_INTEGER || w->integer < be->wait_replicas)
-                rc = at_store_error(be->store, AT_ERR_TIMEOUT, 0,
-                                    "the workflow was written on the master but only %lld of %d replicas confirmed "
-                                    "it within %lld ms (wait_replicas)",
-                                    w->type == REDIS_REPLY_INTEGER ? w->integer : 0LL, be->wait_replicas,
-                                    (long long)(be->timeout_ms * 3 / 4));
-        }
+        rc = read_created(be, items, n, r->element + 1, bids, qi);
+        if (rc == 0 && be->wait_replicas > 0)
+            rc = check_replicas(be, rs[si + 1], "the workflow was", "it");
     }
     for (size_t k = 0; k < 3; k++) {
         if (rs[k])

@@ -1361,6 +1361,31 @@ struct enq_ctx {
     size_t n;
 };
 
+/* Parameters 1-14 of the job inserts (plain enqueue and workflow submit
+ * share the column order up to the payload). */
+static void bind_job_columns(sqlite3_stmt *ins, const uint8_t id[16], int64_t qid, int state, int64_t run_at,
+                             int64_t now, const at_job_info *ji)
+{
+    sqlite3_bind_blob(ins, 1, id, 16, SQLITE_STATIC);
+    sqlite3_bind_int64(ins, 2, qid);
+    sqlite3_bind_int(ins, 3, state);
+    sqlite3_bind_int(ins, 4, ji->priority);
+    sqlite3_bind_int64(ins, 5, run_at);
+    sqlite3_bind_int64(ins, 6, ji->max_attempts);
+    sqlite3_bind_int64(ins, 7, now);
+    sqlite3_bind_int64(ins, 8, ji->lease_ms);
+    sqlite3_bind_int64(ins, 9, ji->backoff_base_ms);
+    sqlite3_bind_int64(ins, 10, ji->backoff_cap_ms);
+    sqlite3_bind_int(ins, 11, ji->backoff_jitter);
+    sqlite3_bind_text(ins, 12, ji->type, -1, SQLITE_STATIC);
+    if (ji->idempotency_key)
+        sqlite3_bind_text(ins, 13, ji->idempotency_key, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(ins, 13);
+    /* Never bind a NULL pointer: that stores NULL, not an empty blob. */
+    sqlite3_bind_blob64(ins, 14, ji->payload ? ji->payload : "", ji->payload_len, SQLITE_STATIC);
+}
+
 static int enqueue_body(at_backend *be, void *arg)
 {
     struct enq_ctx *c = arg;
@@ -1405,24 +1430,7 @@ static int enqueue_body(at_backend *be, void *arg)
         int64_t run_at = ji->run_at != AT_TIME_NONE ? ji->run_at : now + ji->delay_ms;
         int state = run_at > now ? AT_STATE_SCHEDULED : AT_STATE_READY;
         sqlite3_reset(ins);
-        sqlite3_bind_blob(ins, 1, id, 16, SQLITE_STATIC);
-        sqlite3_bind_int64(ins, 2, qid);
-        sqlite3_bind_int(ins, 3, state);
-        sqlite3_bind_int(ins, 4, ji->priority);
-        sqlite3_bind_int64(ins, 5, run_at);
-        sqlite3_bind_int64(ins, 6, ji->max_attempts);
-        sqlite3_bind_int64(ins, 7, now);
-        sqlite3_bind_int64(ins, 8, ji->lease_ms);
-        sqlite3_bind_int64(ins, 9, ji->backoff_base_ms);
-        sqlite3_bind_int64(ins, 10, ji->backoff_cap_ms);
-        sqlite3_bind_int(ins, 11, ji->backoff_jitter);
-        sqlite3_bind_text(ins, 12, ji->type, -1, SQLITE_STATIC);
-        if (ji->idempotency_key)
-            sqlite3_bind_text(ins, 13, ji->idempotency_key, -1, SQLITE_STATIC);
-        else
-            sqlite3_bind_null(ins, 13);
-        /* Never bind a NULL pointer: that stores NULL, not an empty blob. */
-        sqlite3_bind_blob64(ins, 14, ji->payload ? ji->payload : "", ji->payload_len, SQLITE_STATIC);
+        bind_job_columns(ins, id, qid, state, run_at, now, ji);
         /* Bound on every row: a reset keeps the previous job's binding. */
         if (ji->traceparent)
             sqlite3_bind_text(ins, 15, ji->traceparent, -1, SQLITE_STATIC);
@@ -2850,23 +2858,7 @@ static int wf_submit_body(at_backend *be, void *arg)
             state = run_at > now ? AT_STATE_SCHEDULED : AT_STATE_READY;
         }
         sqlite3_stmt *ins = S(be, S_WF_INSERT);
-        sqlite3_bind_blob(ins, 1, id, 16, SQLITE_STATIC);
-        sqlite3_bind_int64(ins, 2, qid);
-        sqlite3_bind_int(ins, 3, state);
-        sqlite3_bind_int(ins, 4, ji->priority);
-        sqlite3_bind_int64(ins, 5, run_at);
-        sqlite3_bind_int64(ins, 6, ji->max_attempts);
-        sqlite3_bind_int64(ins, 7, now);
-        sqlite3_bind_int64(ins, 8, ji->lease_ms);
-        sqlite3_bind_int64(ins, 9, ji->backoff_base_ms);
-        sqlite3_bind_int64(ins, 10, ji->backoff_cap_ms);
-        sqlite3_bind_int(ins, 11, ji->backoff_jitter);
-        sqlite3_bind_text(ins, 12, ji->type, -1, SQLITE_STATIC);
-        if (ji->idempotency_key)
-            sqlite3_bind_text(ins, 13, ji->idempotency_key, -1, SQLITE_STATIC);
-        else
-            sqlite3_bind_null(ins, 13);
-        sqlite3_bind_blob64(ins, 14, ji->payload ? ji->payload : "", ji->payload_len, SQLITE_STATIC);
+        bind_job_columns(ins, id, qid, state, run_at, now, ji);
         if (ends) {
             sqlite3_bind_int64(ins, 15, now);
             sqlite3_bind_text(ins, 16, why, -1, SQLITE_STATIC);
