@@ -12,7 +12,8 @@ PACKAGES=(
   libhiredis-dev redis-server redis-tools                 # Redis backend and its tests
   libjansson-dev prometheus                               # atctl JSON, promtool for atctl metrics
   valgrind mandoc                                         # memcheck runs, man page lint
-  tzdata clang                                            # cron time zones, fuzz targets
+  tzdata clang libclang-rt-14-dev                         # cron time zones, fuzz targets (libFuzzer)
+  faketime                                                # wall-clock shift tests of worker processes
   libuv1-dev                                              # the event-loop example
 )
 

@@ -237,7 +237,10 @@ static void sync_clock(at_backend *m)
     m->now = floordiv(wall_ns, 1000000);
     m->mono = floordiv(mono_ns, 1000000);
     int64_t off = floordiv(wall_ns - mono_ns, 1000000);
-    if (off > m->off + JUMP_MS) {
+    /* A manual clock's monotonic time stands still between advances, so a
+     * timer left a few ms late by a small forward at_clock_set would never
+     * fire: there, every forward step re-arms (steps are rare there). */
+    if (off > m->off + (at_store_clock_is_manual(m->store) ? 0 : JUMP_MS)) {
         /* The wall clock stepped forward: deadlines armed with the old
          * offset would be late, so re-arm everything with the new one. */
         m->off = off;

@@ -436,6 +436,11 @@ static int reply_error(at_backend *be, const redisReply *r, const char *what, bo
     int code = AT_ERR_IO;
     if (strstr(s, "OOM command not allowed") || strncmp(s, "OOM", 3) == 0)
         code = AT_ERR_FULL;
+    /* A key of another type where ours should be, or a value the scripts
+     * cannot unpack or count with: data this library did not write. */
+    else if (strstr(s, "WRONGTYPE") || strstr(s, "data string too short") || strstr(s, "hash value is not an integer") ||
+             strstr(s, "AT_CORRUPT"))
+        code = AT_ERR_CORRUPT;
     else if (strncmp(s, "NOAUTH", 6) == 0 || strncmp(s, "WRONGPASS", 9) == 0 || strncmp(s, "NOPERM", 6) == 0)
         code = AT_ERR_AUTH;
     else if (strstr(s, "Protocol error: unauthenticated")) {
@@ -458,6 +463,9 @@ static int reply_error(at_backend *be, const redisReply *r, const char *what, bo
                               "redis at %s is out of memory (maxmemory reached under noeviction); %s "
                               "changed nothing: %.200s",
                               cur_addr(be, a), what, s);
+    if (code == AT_ERR_CORRUPT)
+        return at_store_error(be->store, code, 0, "redis at %s holds data this library did not write under prefix %s; "
+                              "%s failed: %.300s", cur_addr(be, a), be->prefix, what, s);
     return at_store_error(be->store, code, 0, "redis at %s refused %s: %.300s", cur_addr(be, a), what, s);
 }
 
@@ -1547,6 +1555,18 @@ static int decode_job(at_backend *be, at_job **out, const uint8_t bid[16], const
     }
     i.payload = p;
     i.payload_len = (size_t)(end - p);
+    /* Over this handle's limits (written by hand, or by a process with larger
+     * ones): refused as at enqueue rather than handed to the host. */
+    if ((uint64_t)i.payload_len > (uint64_t)at__store_opt(be->store, AT__SOPT_MAX_PAYLOAD) ||
+        (i.result && (uint64_t)i.result_len > (uint64_t)at__store_opt(be->store, AT__SOPT_MAX_RESULT))) {
+        at__free(err);
+        char id[AT_ID_SIZE];
+        at_id_format(id, bid);
+        return at_store_error(be->store, AT_ERR_TOOBIG, 0,
+                              "job %s in queue %s has a payload of %zu or a result of %zu bytes, over the store's "
+                              "limits (AT_OPT_STORE_MAX_PAYLOAD, AT_OPT_STORE_MAX_RESULT)",
+                              id, queue, i.payload_len, i.result_len);
+    }
     /* Parent ids as strings for at_job_create, which copies them. */
     char(*pids)[AT_ID_SIZE] = npar ? at__malloc(npar * sizeof *pids) : NULL;
     const char **pptr = npar ? at__malloc(npar * sizeof *pptr) : NULL;
@@ -1958,6 +1978,9 @@ static int rd_fail(int32_t *state_out, at_backend *be, const char *id, uint64_t 
     long long st = 0;
     rc = holder_code(be, id, token, r, &st);
     freeReplyObject(r);
+    /* A state the library does not know would reach the host as one. */
+    if ((rc == 0 || rc == AT_ERR_CANCELLED) && (st < AT_STATE_WAITING || st > AT_STATE_CANCELLED))
+        return at_store_error(be->store, AT_ERR_IO, 0, "unexpected state %lld from the fail script", st);
     if (rc == 0 || rc == AT_ERR_CANCELLED)
         *state_out = (int32_t)st;
     return rc;
@@ -2008,7 +2031,7 @@ static int rd_cancel(int32_t *pending, at_backend *be, const char *id)
     rc = holder_code(be, id, 0, r, &st);
     freeReplyObject(r);
     if (rc == 0)
-        *pending = (int32_t)st;
+        *pending = st != 0; /* the script's 1 or 0; the API promises no other value */
     return rc;
 }
 
@@ -2250,11 +2273,21 @@ static int rd_claim(at_job **jobs, size_t *n_out, int64_t *wake, at_backend *be,
     av_free(&a);
     if (rc)
         return rc;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || (r->elements - 2) % 4 != 0 ||
-        r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_INTEGER) {
+    /* More than max jobs would overrun the caller's array. */
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 || (r->elements - 3) % 4 != 0 ||
+        (r->elements - 3) / 4 > max || r->element[0]->type != REDIS_REPLY_INTEGER ||
+        r->element[1]->type != REDIS_REPLY_INTEGER || r->element[2]->type != REDIS_REPLY_INTEGER) {
         freeReplyObject(r);
         return at_store_error(be->store, AT_ERR_IO, 0, "unexpected reply from the claim script");
     }
+    /* Records this library did not write, found at the head of READY: the
+     * script moved them to the dead index rather than lose the valid jobs
+     * popped with them, or stall the queue behind them. */
+    if (r->element[2]->integer > 0)
+        at__log(AT_LOG_WARN, "redis", NULL, AT_ERR_CORRUPT,
+                "claim set aside %lld unreadable job record(s) of queue(s) %s%s as DEAD (key prefix %s); "
+                "at_get names the damage, purging DEAD jobs removes them",
+                (long long)r->element[2]->integer, queues[0], nqueues > 1 ? ", ..." : "", be->prefix);
     int64_t srv_now = r->element[0]->integer, due = r->element[1]->integer;
     if (due >= 0) {
         /* Server time to this host's monotonic clock.  The reply left the
@@ -2264,7 +2297,7 @@ static int rd_claim(at_job **jobs, size_t *n_out, int64_t *wake, at_backend *be,
         *wake = at_store_clock_mono(be->store) + (d > 0 ? d : 0) + 1;
     }
     size_t n = 0;
-    for (size_t k = 2; k + 3 < r->elements && rc == 0; k += 4) {
+    for (size_t k = 3; k + 3 < r->elements && rc == 0; k += 4) {
         redisReply *q = r->element[k], *id = r->element[k + 1];
         if (q->type != REDIS_REPLY_INTEGER || q->integer < 0 || (size_t)q->integer >= nqueues ||
             id->type != REDIS_REPLY_STRING || id->len != 16) {
@@ -3357,7 +3390,7 @@ static int sched_decode(at_backend *be, at_sched_row *row, const char *name, con
     const unsigned char *p = (const unsigned char *)rec->str;
     size_t idlen = rec->type == REDIS_REPLY_STRING && rec->len >= SCHED_HEAD ? p[SCHED_HEAD - 1] : 0;
     if (rec->type != REDIS_REPLY_STRING || rec->len < SCHED_HEAD + idlen || idlen >= AT_ID_SIZE)
-        return at_store_error(be->store, AT_ERR_IO, 0, "schedule '%s' has a malformed record in redis (%s)",
+        return at_store_error(be->store, AT_ERR_CORRUPT, 0, "schedule '%s' has a malformed record in redis (%s)",
                               name, rec->type == REDIS_REPLY_STRING ? "too short" : "not a string");
     at_sched_row_init(row);
     row->name = name;
@@ -3424,7 +3457,7 @@ static int rd_sched_list(at_backend *be, const char *name, at_sched_row_fn fn, v
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const redisReply *k = r->element[2 * i];
         if (k->type != REDIS_REPLY_STRING || memchr(k->str, '\0', k->len))
-            rc = at_store_error(be->store, AT_ERR_IO, 0, "a schedule name in redis is not a name");
+            rc = at_store_error(be->store, AT_ERR_CORRUPT, 0, "a schedule name in redis is not a name");
         else
             rc = sched_decode(be, &rows[i], k->str, r->element[2 * i + 1]);
     }
@@ -3499,7 +3532,14 @@ static int rd_lease_acquire(uint64_t *token_out, int64_t *ttl_left_out, at_backe
     long long code = r->element[0]->integer;
     *token_out = (uint64_t)r->element[1]->integer;
     *ttl_left_out = (int64_t)r->element[2]->integer;
+    /* The scripts only ever store tokens from 1 up and expiries in the
+     * server's clock: anything else was written by someone else. */
+    bool bad = r->element[1]->integer < 0 || r->element[2]->integer < 0;
     freeReplyObject(r);
+    if (bad)
+        return at_store_error(be->store, AT_ERR_CORRUPT, 0,
+                              "lease '%s' holds a token or expiry this library did not write (prefix %s)", name,
+                              be->prefix);
     if (code == AT_ERR_BUSY)
         return at_store_error(be->store, AT_ERR_BUSY, 0,
                               "lease '%s' is held by another owner (token %llu) for %lld ms more", name,

@@ -817,7 +817,14 @@ static int queue_name(const char **out, at_backend *be, int64_t qid)
     sqlite3_bind_int64(s, 1, qid);
     int src = sqlite3_step(s);
     if (src == SQLITE_ROW) {
-        cache_put(be, qid, (const char *)sqlite3_column_text(s, 0));
+        const char *name = (const char *)sqlite3_column_text(s, 0);
+        if (!name || at__check_name(name)) {
+            /* Snapshots carry it to callers and metrics print it unquoted. */
+            sqlite3_reset(s);
+            return at_store_error(be->store, AT_ERR_CORRUPT, 0, "sqlite: queue %lld has a malformed name",
+                                  (long long)qid);
+        }
+        cache_put(be, qid, name);
         *out = cache_name(be, qid);
         src = SQLITE_DONE;
     } else if (src == SQLITE_DONE) {
@@ -899,7 +906,6 @@ typedef int (*txn_body)(at_backend *be, void *ctx);
 static int run_write(at_backend *be, txn_body body, void *ctx)
 {
     for (int attempt = 0;; attempt++) {
-        sync_time(be);
         be->dn = 0;
         be->last_src = 0;
         be->released = false;
@@ -914,6 +920,12 @@ static int run_write(at_backend *be, txn_body body, void *ctx)
                                       (long long)be->w.busy_ms);
             return sqerr(be, &be->w, src, "beginning a transaction");
         }
+        /* Read the clock once the write lock is ours: read before a wait for
+         * it, a claim's start and lease deadline would be dated back by the
+         * wait (the holder getting a shorter lease than asked, already over
+         * after a wait longer than the lease, and overlapping the previous
+         * holder's by the store's clock). */
+        sync_time(be);
         int rc = body(be, ctx);
         if (rc == 0)
             rc = flush_counts(be);
@@ -1232,6 +1244,60 @@ static int advance_if_needed(at_backend *be)
 
 /* ------------------------------------------------------------- snapshots */
 
+/* A column that must hold an integer in lo..hi: read as 64 bits, so a value
+ * that the int accessors would truncate into range is still refused. */
+static bool col_in(sqlite3_stmt *s, int col, int64_t lo, int64_t hi)
+{
+    if (sqlite3_column_type(s, col) != SQLITE_INTEGER)
+        return false;
+    int64_t v = sqlite3_column_int64(s, col);
+    return v >= lo && v <= hi;
+}
+
+/* Why a job row cannot be what this library wrote (another program wrote
+ * the file, or it is damaged), or NULL.  Callers index arrays by state and
+ * policy, print names into metrics, and trust lengths: such a row is
+ * refused with AT_ERR_CORRUPT rather than handed on. */
+static const char *bad_job_row(sqlite3_stmt *s)
+{
+    /* Types first: reading a column as text converts it in place. */
+    if (sqlite3_column_type(s, C_TYPE) != SQLITE_TEXT)
+        return "type";
+    int nt = sqlite3_column_type(s, C_NODE), kt = sqlite3_column_type(s, C_KEY);
+    const char *type = (const char *)sqlite3_column_text(s, C_TYPE);
+    if (!type || at__check_name(type) || (size_t)sqlite3_column_bytes(s, C_TYPE) != strlen(type))
+        return "type";
+    if (sqlite3_column_type(s, C_PAYLOAD) == SQLITE_NULL)
+        return "payload";
+    if (!col_in(s, C_STATE, AT_STATE_WAITING, AT_STATE_CANCELLED))
+        return "state";
+    if (!col_in(s, C_PRIO, -AT_PRIORITY_MAX, AT_PRIORITY_MAX))
+        return "priority";
+    if (!col_in(s, C_ATTEMPTS, 0, UINT32_MAX) || !col_in(s, C_MAX_ATTEMPTS, 1, AT__MAX_ATTEMPTS_LIMIT))
+        return "attempts";
+    if (!col_in(s, C_TOKEN, INT64_MIN, INT64_MAX) || !col_in(s, C_RUN_AT, INT64_MIN, INT64_MAX) ||
+        !col_in(s, C_CREATED, INT64_MIN, INT64_MAX) || !col_in(s, C_UPDATED, INT64_MIN, INT64_MAX))
+        return "token or time";
+    if (!col_in(s, C_LEASE_MS, 1, AT__DAY_MS) || !col_in(s, C_BASE, 0, AT__YEAR_MS) ||
+        !col_in(s, C_CAP, 0, AT__YEAR_MS) || !col_in(s, C_JITTER, 0, 1000) || !col_in(s, C_CANCEL, 0, 1))
+        return "lease, backoff or cancel flag";
+    if (!col_in(s, C_POLICY, AT_PARENT_FAIL_CANCEL, AT_PARENT_FAIL_DEAD) ||
+        !col_in(s, C_NPARENTS, 0, INT64_MAX) || !col_in(s, C_LEFT, 0, UINT32_MAX))
+        return "workflow counters";
+    int wt = sqlite3_column_type(s, C_WORKFLOW);
+    if (wt != SQLITE_NULL && (wt != SQLITE_BLOB || sqlite3_column_bytes(s, C_WORKFLOW) != 16))
+        return "workflow id";
+    const char *node = (const char *)sqlite3_column_text(s, C_NODE);
+    if (nt != SQLITE_NULL && (nt != SQLITE_TEXT || !node || at__check_name(node)))
+        return "node";
+    const char *key = (const char *)sqlite3_column_text(s, C_KEY);
+    if (kt != SQLITE_NULL && (kt != SQLITE_TEXT || !key || at__check_key(key)))
+        return "idempotency key";
+    if (sqlite3_column_type(s, C_TRACEPARENT) != SQLITE_NULL && sqlite3_column_bytes(s, C_TRACEPARENT) != 55)
+        return "traceparent";
+    return NULL;
+}
+
 static int64_t col_time(sqlite3_stmt *s, int col)
 {
     return sqlite3_column_type(s, col) == SQLITE_NULL ? AT_TIME_NONE : sqlite3_column_int64(s, col);
@@ -1288,10 +1354,15 @@ static int snapshot(at_job **out, at_backend *be, sqlite3_stmt *s, const char *q
 {
     at_job_info i;
     at_job_info_init(&i);
+    int idt = sqlite3_column_type(s, C_ID);
     const void *idb = sqlite3_column_blob(s, C_ID);
-    if (sqlite3_column_bytes(s, C_ID) != 16 || !idb)
+    if (idt != SQLITE_BLOB || sqlite3_column_bytes(s, C_ID) != 16 || !idb)
         return at_store_error(be->store, AT_ERR_CORRUPT, 0, "sqlite: a job row has a malformed id");
     at_id_format(i.id, idb);
+    const char *bad = bad_job_row(s);
+    if (bad)
+        return at_store_error(be->store, AT_ERR_CORRUPT, 0, "sqlite: job %s has a malformed %s (not written by "
+                              "this library)", i.id, bad);
     if (!qname) {
         int rc = queue_name(&qname, be, sqlite3_column_int64(s, C_QID));
         if (rc)
@@ -1328,6 +1399,15 @@ static int snapshot(at_job **out, at_backend *be, sqlite3_stmt *s, const char *q
     i.payload_len = (size_t)sqlite3_column_bytes(s, C_PAYLOAD);
     if (!i.type || (!i.payload && i.payload_len))
         return nomem(be, "reading a job");
+    /* Bytes over the handle's limits are not copied into a snapshot (a
+     * writer that ignores the limits could make every reader allocate
+     * without bound); raising the option reads them. */
+    int64_t pmax = at__store_opt(be->store, AT__SOPT_MAX_PAYLOAD), rmax = at__store_opt(be->store, AT__SOPT_MAX_RESULT);
+    if ((uint64_t)i.payload_len > (uint64_t)pmax || (uint64_t)i.result_len > (uint64_t)rmax)
+        return at_store_error(be->store, AT_ERR_TOOBIG, 0,
+                              "sqlite: job %s holds a payload of %zu or a result of %zu bytes, over this store's "
+                              "limits (AT_OPT_STORE_MAX_PAYLOAD %lld, AT_OPT_STORE_MAX_RESULT %lld)",
+                              i.id, i.payload_len, i.result_len, (long long)pmax, (long long)rmax);
     char wf[AT_ID_SIZE];
     if (sqlite3_column_bytes(s, C_WORKFLOW) == 16) {
         at_id_format(wf, sqlite3_column_blob(s, C_WORKFLOW));
@@ -1624,6 +1704,10 @@ static int sql_claim(at_job **jobs, size_t *n_out, int64_t *wake, at_backend *be
     }
     if (rc == 0 && work)
         rc = run_write(be, claim_body, &c);
+    /* The body's snapshots outlive a commit (or count update) that failed
+     * after it: they describe claims that were rolled back. */
+    if (rc != 0)
+        free_claimed(&c);
     be->hot = rc == 0 && c.n > 0;
     pthread_mutex_unlock(&be->mu);
     if (rc == 0) {
@@ -2309,8 +2393,10 @@ static int sql_stats(at_stats *st, at_backend *be)
                 int64_t v = sqlite3_column_int64(s, k);
                 counts[k] = v > 0 ? (uint64_t)v : 0;
             }
-            rc = at_stats_add_queue(st, (const char *)sqlite3_column_text(s, 0), counts,
-                                    col_time(s, AT_STATE_COUNT__));
+            const char *name = (const char *)sqlite3_column_text(s, 0);
+            rc = !name || at__check_name(name)
+                     ? at_store_error(be->store, AT_ERR_CORRUPT, 0, "sqlite: a queue has a malformed name")
+                     : at_stats_add_queue(st, name, counts, col_time(s, AT_STATE_COUNT__));
         }
         sqlite3_reset(s);
         if (rc == 0 && src != SQLITE_DONE)
@@ -2445,6 +2531,9 @@ static int sched_row(at_sched_row *r, at_backend *be, sqlite3_stmt *s)
 {
     at_sched_row_init(r);
     r->name = (const char *)sqlite3_column_text(s, SC_NAME);
+    if (sqlite3_column_type(s, SC_NAME) == SQLITE_NULL || sqlite3_column_type(s, SC_SPEC) == SQLITE_NULL ||
+        (r->name && at__check_name(r->name)))
+        return at_store_error(be->store, AT_ERR_CORRUPT, 0, "sqlite: a schedule row has a malformed name or spec");
     const void *spec = sqlite3_column_blob(s, SC_SPEC);
     r->spec_len = (size_t)sqlite3_column_bytes(s, SC_SPEC);
     if (!r->name || (!spec && r->spec_len))
@@ -2459,7 +2548,8 @@ static int sched_row(at_sched_row *r, at_backend *be, sqlite3_stmt *s)
         size_t n = (size_t)sqlite3_column_bytes(s, SC_LAST_JOB);
         if (!id)
             return nomem(be, "reading a schedule");
-        if (n >= AT_ID_SIZE)
+        uint8_t idb[16];
+        if (n != AT_ID_LEN || at_id_parse(idb, id) != 0)
             return at_store_error(be->store, AT_ERR_CORRUPT, 0,
                                   "sqlite: schedule %s has a malformed last job id", r->name);
         memcpy(r->last_job_id, id, n);

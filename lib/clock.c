@@ -109,7 +109,8 @@ AT_EXTERN int at_clock_free(at_clock *c)
 
 void at__store_clock_ns(const at_store *s, int64_t *wall_ns, int64_t *mono_ns)
 {
-    if (s->clock) {
+    /* A NULL store reads the real clock: these return a time, not a code. */
+    if (s && s->clock) {
         if (wall_ns)
             *wall_ns = atomic_load(&s->clock->wall_ms) * 1000000;
         if (mono_ns)
@@ -158,7 +159,7 @@ void at__clock_detach(at_store *s)
 AT_EXTERN int at_store_set_clock(at_store *s, at_clock *c)
 {
     AT__ENTER(s);
-    if (c && c->magic != CLOCK_MAGIC)
+    if (!c || c->magic != CLOCK_MAGIC)
         return at__err_set(s, AT_ERR_INVAL, 0, "not a clock handle");
     if (!(s->vt->flags & AT_STORE_F_HOST_CLOCK))
         return at__err_set(s, AT_ERR_UNSUPPORTED, 0, "the %s backend is judged by its server's clock",

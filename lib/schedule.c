@@ -132,6 +132,8 @@ AT_EXTERN int at_schedule_set_payload(at_schedule *s, const void *payload, size_
     at__err_clear();
     if (!valid(s) || (!payload && len > 0))
         return at__err_set(NULL, AT_ERR_INVAL, 0, "bad schedule or payload");
+    if (len > ((size_t)1 << 30)) /* as at_batch_add: refused before any copy */
+        return at__err_set(NULL, AT_ERR_TOOBIG, 0, "payload of %zu bytes exceeds any store's limit", len);
     void *p = NULL;
     if (len > 0 && !(p = at__memdup(payload, len)))
         return at__err_set(NULL, AT_ERR_NOMEM, 0, "out of memory");
@@ -257,6 +259,7 @@ AT_EXTERN int at_schedule_next(int64_t *next_out, const at_schedule *s, int64_t 
     at__err_clear();
     if (!next_out || !valid(s))
         return at__err_set(NULL, AT_ERR_INVAL, 0, "bad schedule or next_out");
+    *next_out = AT_TIME_NONE; /* what a failure leaves, as documented */
     return at__cron_next(s->cron, s->zone, after_ms, next_out);
 }
 
@@ -356,6 +359,21 @@ static int64_t get_int(const unsigned char *p)
     return (int64_t)v;
 }
 
+/* The ranges at_opts_set_int enforces, for a template read back from a
+ * store: the scheduler hands it to enqueue, which trusts the setters. */
+static bool opt_in(int64_t v, int64_t lo, int64_t hi)
+{
+    return v == AT__UNSET || (v >= lo && v <= hi);
+}
+
+static bool template_in_range(const at_opts *o)
+{
+    return opt_in(o->priority, -AT_PRIORITY_MAX, AT_PRIORITY_MAX) &&
+           opt_in(o->max_attempts, 1, AT__MAX_ATTEMPTS_LIMIT) && opt_in(o->backoff_base_ms, 0, AT__YEAR_MS) &&
+           opt_in(o->backoff_cap_ms, 0, AT__YEAR_MS) && opt_in(o->backoff_jitter, 0, 1000) &&
+           opt_in(o->lease_ms, 1, AT__DAY_MS) && opt_in(o->idem_ttl_ms, 1, 100 * AT__YEAR_MS);
+}
+
 /* Decode a stored schedule.  Anything malformed is AT_ERR_CORRUPT naming the
  * schedule: a store's bytes are not trusted to be what this library wrote. */
 int at__sched_decode(at_schedule **out, const at_sched_row *row)
@@ -387,17 +405,24 @@ int at__sched_decode(at_schedule **out, const at_sched_row *row)
             break;
         }
         int64_t v = is_int ? get_int(p) : 0;
+        /* A repeated tag (a foreign writer's) replaces the earlier value,
+         * which is freed, not leaked. */
         switch (tag) {
         case TAG_EXPR:
+            at__free(s->expr);
             rc = (s->expr = dup_text(p, n)) ? 0 : AT_ERR_NOMEM;
             break;
         case TAG_TZ:
+            at__free(s->tz);
             rc = (s->tz = dup_text(p, n)) ? 0 : AT_ERR_NOMEM;
             break;
         case TAG_TYPE:
+            at__free(s->type);
             rc = (s->type = dup_text(p, n)) ? 0 : AT_ERR_NOMEM;
             break;
         case TAG_PAYLOAD:
+            at__free(s->payload);
+            s->payload = NULL;
             if (n > 0 && !(s->payload = at__memdup(p, n)))
                 rc = AT_ERR_NOMEM;
             s->payload_len = n;
@@ -444,7 +469,8 @@ int at__sched_decode(at_schedule **out, const at_sched_row *row)
         p += n;
     }
     if (rc == 0 && (!s->expr || !s->type || at__check_name(s->type) || s->misfire < AT_MISFIRE_SKIP ||
-                    s->misfire > AT_MISFIRE_ALL || s->cap < 1 || s->cap > MAX_CAP || s->grace_ms < 0))
+                    s->misfire > AT_MISFIRE_ALL || s->cap < 1 || s->cap > MAX_CAP || s->grace_ms < 0 ||
+                    s->grace_ms > AT__DAY_MS || !template_in_range(&s->opts)))
         rc = AT_ERR_CORRUPT;
     if (rc == 0 && (rc = compile(s)) != 0)
         rc = AT_ERR_CORRUPT;
@@ -517,7 +543,7 @@ AT_EXTERN int at_schedule_add(int32_t *created_out, at_store *st, const at_sched
 
 AT_EXTERN int at_schedule_remove(at_store *st, const char *name)
 {
-    int rc = enter(st, name);
+    int rc = enter(st, name ? name : ""); /* NULL here is a bad name, not "every schedule" */
     if (rc == 0 && (rc = st->vt->sched_remove(st->be, name)) == 0)
         at__sched_changed(st);
     return rc;
@@ -525,7 +551,7 @@ AT_EXTERN int at_schedule_remove(at_store *st, const char *name)
 
 static int set_paused(at_store *st, const char *name, int32_t paused)
 {
-    int rc = enter(st, name);
+    int rc = enter(st, name ? name : ""); /* NULL here is a bad name, not "every schedule" */
     if (rc == 0 && (rc = st->vt->sched_pause(st->be, name, paused)) == 0)
         at__sched_changed(st);
     return rc;
@@ -581,8 +607,12 @@ int at__sched_load(at_schedule ***list_out, size_t *n_out, size_t *skipped_out, 
         at_schedule_list_free(c.v, c.n);
         /* The decode error's detail was set without a store: repeat it on
          * the store so at_store_errmsg explains the failure. */
-        if (c.err && c.err != AT_ERR_NOMEM)
-            return at__err_set(st, rc, 0, "%s", at_last_error());
+        if (c.err && c.err != AT_ERR_NOMEM) {
+            /* A copy: at_last_error() is the buffer at__err_set writes. */
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", at_last_error());
+            return at__err_set(st, rc, 0, "%s", msg);
+        }
         return rc == AT_ERR_NOMEM ? at__err_set(st, rc, 0, "out of memory") : rc;
     }
     *list_out = c.v;
@@ -596,7 +626,7 @@ AT_EXTERN int at_schedule_get(at_schedule **out, at_store *st, const char *name)
 {
     if (out)
         *out = NULL;
-    int rc = enter(st, name);
+    int rc = enter(st, name ? name : ""); /* NULL here is a bad name, not "every schedule" */
     if (rc)
         return rc;
     if (!out)

@@ -497,8 +497,15 @@ static void run_job(at_worker *w, at_job *job)
         }
     }
     at_ctx c = {.w = w, .job = job, .q = q, .deadline = AT_TIME_NONE};
-    if (w->timeout_ms > 0)
-        c.deadline = at_job_time(job, AT_JOB_TIME_STARTED) + w->timeout_ms;
+    if (w->timeout_ms > 0) {
+        /* On the clock keep() compares it with (at_store_now), not from the
+         * claim's STARTED: for Redis that is the server's TIME, and a host
+         * whose clock is off the server's by more than the timeout would
+         * time every job out at once (or far too late). */
+        int64_t start = AT_TIME_NONE;
+        at_store_now(&start, w->st);
+        c.deadline = start + w->timeout_ms;
+    }
     c.next_touch = mono_ms() + job->info.lease_ms / 3;
     if (!running_add(w, &c)) {
         /* The keeper has already given back everything at stop: this job,
@@ -917,6 +924,8 @@ AT_EXTERN int at_ctx_set_result(at_ctx *c, const void *result, size_t len)
 {
     if (!c || (!result && len))
         return AT_ERR_INVAL;
+    if (len > ((size_t)1 << 30)) /* no store takes more; refused before any copy */
+        return AT_ERR_TOOBIG;
     void *copy = NULL;
     if (result && !(copy = at__memdup(result, len ? len : 1)))
         return AT_ERR_NOMEM;

@@ -140,6 +140,8 @@ AT_EXTERN int at_workflow_add(at_workflow *wf, const char *node, const char *typ
         return at__err_set(NULL, AT_ERR_NAME, 0, "job type must be 1..%d of [A-Za-z0-9._:-]", AT_NAME_MAX);
     if (!payload && payload_len)
         return at__err_set(NULL, AT_ERR_INVAL, 0, "payload is NULL but its length is %zu", payload_len);
+    if (payload_len > ((size_t)1 << 30)) /* as at_batch_add: refused before any copy */
+        return at__err_set(NULL, AT_ERR_TOOBIG, 0, "payload of %zu bytes exceeds any store's limit", payload_len);
     if (lookup(wf, node) != SIZE_MAX)
         return at__err_set(NULL, AT_ERR_EXISTS, 0, "the workflow already has a node '%s'", node);
     if (wf->count >= AT_WORKFLOW_MAX_NODES)

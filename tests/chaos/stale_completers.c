@@ -19,8 +19,15 @@
  * SUCCEEDED, under the second token, with the second claimer's result and
  * two attempts.  The store is checked again after the stale call, so a
  * completion that reported STALE but changed the job anyway is caught too.
- * Prints the counts in one line; exits 0 only if every stale completion was
- * rejected and no job went backwards.
+ * The shared checker (history.h) sees each round's job: its enqueue's
+ * answer, and as deliveries the completions that stand: the second
+ * claimer's ack when the job is still SUCCEEDED with its result at the end,
+ * plus the stale completion if the store accepted it (a job completed
+ * twice: duplicated).  A stale fail that the store took would send the job
+ * back and void the second claimer's ack: lost.  Prints history.h's line and
+ * one line with the counts; exits 0 only if every stale completion was
+ * rejected, no job went backwards, and history.h found nothing lost or
+ * unexpected.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -36,6 +43,7 @@
 #include <unistd.h>
 
 #include "asynctask.h"
+#include "history.h"
 
 #define QUEUE "stale"
 #define TYPE "chaos.stale"
@@ -240,7 +248,7 @@ static int job_intact(at_store *st, const char *id, uint64_t token2, const char 
 
 /* One round; returns 0 when it could be played to the end (whatever the
  * verdict), -1 when the setup itself failed. */
-static int round_once(at_store *st, long round, struct counts *c)
+static int round_once(at_store *st, struct hist *h, long round, struct counts *c)
 {
     int op = (int)(round % 3);
     at_opts *o;
@@ -254,6 +262,10 @@ static int round_once(at_store *st, long round, struct counts *c)
     int plen = snprintf(payload, sizeof payload, "round %ld", round);
     int rc = at_enqueue(id, st, TYPE, payload, (size_t)plen, o);
     at_opts_free(o);
+    hist_enqueued(h, (size_t)round,
+                  rc == 0 ? HIST_ENQ_OK
+                  : (rc == AT_ERR_CONN || rc == AT_ERR_TIMEOUT || rc == AT_ERR_IO) ? HIST_ENQ_UNKNOWN
+                                                                                  : HIST_ENQ_FAILED);
     if (rc != 0) {
         fprintf(stderr, "round %ld: enqueue: %s\n", round, at_strerror(rc));
         return -1;
@@ -339,6 +351,10 @@ static int round_once(at_store *st, long round, struct counts *c)
     }
     if (!job_intact(st, id, token2, result2, "after the stale completion"))
         c->backwards++;
+    else
+        hist_delivered(h, (size_t)round); /* the second claimer's ack stands */
+    if (stale_rc == 0)
+        hist_delivered(h, (size_t)round); /* and the stale one was taken too */
     if (!clean)
         fprintf(stderr, "round %ld: the child did not exit cleanly\n", round);
     return clean ? 0 : -1;
@@ -381,12 +397,22 @@ int main(int argc, char **argv)
         return 1;
     }
     struct counts c = {0};
+    struct hist *h = hist_new((size_t)rounds);
+    if (!h)
+        return 1;
     for (long r = 0; r < rounds; r++)
-        if (round_once(st, r, &c) != 0)
+        if (round_once(st, h, r, &c) != 0)
             c.setup_failed++;
     at_store_close(st);
     int64_t elapsed = mono_ms() - t0;
-    int pass = c.rounds == rounds && c.rejected == rounds && c.backwards == 0 && c.setup_failed == 0;
+    struct hist_counts hc;
+    hist_check(h, &hc);
+    hist_free(h);
+    char name[1100];
+    snprintf(name, sizeof name, "stale_completers %s", base);
+    int hist_bad = hist_report(name, &hc);
+    int pass = hist_bad == 0 && hc.duplicated == 0 && c.rounds == rounds && c.rejected == rounds &&
+               c.backwards == 0 && c.setup_failed == 0;
     printf("stale_completers %s: rounds=%ld stale completions rejected=%ld (ack %ld, fail %ld, permanent fail %ld)"
            " accepted=%ld other_errors=%ld went_backwards=%ld failed_rounds=%ld | lease %d ms, %lld ms: %s\n",
            base, rounds, c.rejected, c.by_op_rejected[0], c.by_op_rejected[1], c.by_op_rejected[2], c.accepted,

@@ -18,19 +18,25 @@
  * returns AT_HANDLER_OK.  The parent SIGKILLs a random worker K times, at
  * random points of the run, restarting it each time, waits until every job
  * is SUCCEEDED or S seconds passed since the workers started, then stops the
- * workers by PID (SIGTERM, waitpid) and checks the history as Jepsen's queue checker
- * does, per job:
+ * workers by PID (SIGTERM, waitpid) and classifies every job with the
+ * shared checker (history.h): the enqueue's answer (the batch returned 0:
+ * ok; AT_ERR_CONN, AT_ERR_TIMEOUT, AT_ERR_IO: unknown; else failed), and as
+ * deliveries the runs in the logs of a job that is SUCCEEDED in the store
+ * (a job that is not SUCCEEDED counts as never delivered: lost, however
+ * often it ran).  So:
  *   ok          SUCCEEDED in the store and run once by the logs
  *   duplicated  SUCCEEDED and run more than once by the logs: allowed by the
  *               at-least-once contract only when a lease expired, so the
  *               store must count more than one attempt and every run must
- *               carry a different token
- *   lost        enqueued (an id was returned) but not SUCCEEDED in the store
+ *               carry a different token (checked here, beside history.h)
+ *   lost        enqueued (the batch returned 0) but not SUCCEEDED
  *   unexpected  run by the logs but never enqueued
- *   unlogged    SUCCEEDED in the store without any run in the logs
- * It prints one line with the counts and exits 0 only when nothing was lost,
- * unexpected or unlogged, every duplicate is explained by an expired lease,
- * and every job is SUCCEEDED.
+ * and, beside history.h:
+ *   unlogged    SUCCEEDED in the store without any run in the logs (counted
+ *               as one delivery, "found done in the store", and a failure)
+ * It prints history.h's line and one line with the counts, and exits 0 only
+ * when nothing was lost, unexpected or unlogged, every duplicate is
+ * explained by an expired lease, and every job is SUCCEEDED.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -49,6 +55,7 @@
 #include <unistd.h>
 
 #include "asynctask.h"
+#include "history.h"
 
 #define QUEUE "chaos"
 #define TYPE "chaos.seq"
@@ -244,10 +251,11 @@ static int add_run(struct jobrec *j, uint32_t attempt, uint64_t token)
     return 0;
 }
 
-/* Read every worker log into jobs[]; lines naming no enqueued job count as
- * unexpected, lines that do not parse as malformed. */
-static int read_logs(struct jobrec *jobs, long njobs, uint64_t *unexpected, uint64_t *malformed,
-                     uint64_t *lines, int *nfiles)
+/* Read every worker log into jobs[]; a line naming no enqueued job is a
+ * delivery of a job nobody enqueued (history.h counts it as unexpected),
+ * lines that do not parse as malformed. */
+static int read_logs(struct jobrec *jobs, long njobs, struct hist *h, uint64_t *malformed, uint64_t *lines,
+                     int *nfiles)
 {
     DIR *d = opendir(g_logdir);
     if (!d)
@@ -274,7 +282,7 @@ static int read_logs(struct jobrec *jobs, long njobs, uint64_t *unexpected, uint
                 continue;
             }
             if (seq < 0 || seq >= njobs || jobs[seq].id[0] == '\0') {
-                (*unexpected)++;
+                hist_delivered(h, seq < 0 ? SIZE_MAX : (size_t)seq);
                 continue;
             }
             if (add_run(&jobs[seq], attempt, token) != 0) {
@@ -395,6 +403,9 @@ int main(int argc, char **argv)
     /* Expired leases use attempts; a job must never go DEAD from kills. */
     at_opts_set_int(o, AT_OPT_MAX_ATTEMPTS, 1000000);
     long enq_failed = 0;
+    struct hist *h = hist_new((size_t)njobs);
+    if (!h)
+        return 1;
     for (long first = 0; first < njobs; first += 1000) {
         long last = first + 1000 < njobs ? first + 1000 : njobs;
         at_batch *b;
@@ -405,6 +416,13 @@ int main(int argc, char **argv)
             at_batch_add(b, TYPE, p, (size_t)n, o);
         }
         int rc = at_enqueue_batch(st, b);
+        /* Only 0 acknowledges; a cut connection or a timeout may have
+         * written the batch or not (atomic: all of it or none). */
+        enum hist_enq outcome = rc == 0 ? HIST_ENQ_OK
+                                : (rc == AT_ERR_CONN || rc == AT_ERR_TIMEOUT || rc == AT_ERR_IO) ? HIST_ENQ_UNKNOWN
+                                                                                                : HIST_ENQ_FAILED;
+        for (long s = first; s < last; s++)
+            hist_enqueued(h, (size_t)s, outcome);
         if (rc != 0) {
             fprintf(stderr, "enqueue of jobs %ld..%ld: %s\n", first, last - 1, at_strerror(rc));
             enq_failed += last - first;
@@ -483,14 +501,13 @@ int main(int argc, char **argv)
         unclean += !stop_worker(workers[i]);
 
     /* ------------------------------------------------------ the checker */
-    uint64_t unexpected = 0, malformed = 0, lines = 0;
+    uint64_t malformed = 0, lines = 0;
     int nfiles = 0;
-    if (read_logs(jobs, njobs, &unexpected, &malformed, &lines, &nfiles) != 0) {
+    if (read_logs(jobs, njobs, h, &malformed, &lines, &nfiles) != 0) {
         fprintf(stderr, "cannot read the worker logs in %s\n", g_logdir);
         return 1;
     }
-    uint64_t ok = 0, duplicated = 0, dup_explained = 0, lost = 0, unlogged = 0, not_succeeded = 0,
-             extra_runs = 0;
+    uint64_t duplicated = 0, dup_explained = 0, unlogged = 0, not_succeeded = 0, extra_runs = 0;
     for (long s = 0; s < njobs; s++) {
         struct jobrec *j = &jobs[s];
         if (j->id[0] == '\0')
@@ -502,23 +519,22 @@ int main(int argc, char **argv)
         if (rc == 0)
             at_job_free(job);
         if (state != AT_STATE_SUCCEEDED) {
-            not_succeeded++;
-            lost++;
-            if (lost <= 5)
+            /* No delivery recorded: history.h counts the job as lost. */
+            if (not_succeeded++ < 5)
                 fprintf(stderr, "lost: seq %ld id %s state %s (%s), %zu runs logged\n", s, j->id,
                         rc == 0 ? at_state_name(state) : "-", rc == 0 ? "found" : at_strerror(rc), j->nruns);
             continue;
         }
         if (j->nruns == 0) {
-            unlogged++;
-            if (unlogged <= 5)
+            hist_delivered(h, (size_t)s); /* found done in the store */
+            if (unlogged++ < 5)
                 fprintf(stderr, "unlogged: seq %ld id %s SUCCEEDED with no run in the logs\n", s, j->id);
             continue;
         }
-        if (j->nruns == 1) {
-            ok++;
+        for (size_t r = 0; r < j->nruns; r++)
+            hist_delivered(h, (size_t)s);
+        if (j->nruns == 1)
             continue;
-        }
         duplicated++;
         extra_runs += j->nruns - 1;
         /* Each run of one job must hold its own claim: equal tokens would mean
@@ -537,17 +553,23 @@ int main(int argc, char **argv)
     at_store_close(st);
     int64_t t_end = mono_ms();
 
-    int pass = lost == 0 && unexpected == 0 && unlogged == 0 && not_succeeded == 0 && malformed == 0 &&
-               dup_explained == duplicated && enq_failed == 0 && crashes == 0 && unclean == 0;
+    struct hist_counts hc;
+    hist_check(h, &hc);
+    char name[1100];
+    snprintf(name, sizeof name, "worker_kills %s", base);
+    int hist_bad = hist_report(name, &hc);
+    /* history.h's duplicated and this loop's must agree: both count the
+     * SUCCEEDED jobs run more than once. */
+    int pass = hist_bad == 0 && hc.duplicated == duplicated && unlogged == 0 && not_succeeded == 0 &&
+               malformed == 0 && dup_explained == duplicated && enq_failed == 0 && crashes == 0 && unclean == 0;
     printf("worker_kills %s: jobs=%ld ok=%" PRIu64 " duplicated=%" PRIu64 " (expired leases %" PRIu64 "/%" PRIu64
            ", extra runs %" PRIu64 ") lost=%" PRIu64 " unexpected=%" PRIu64 " unlogged=%" PRIu64
            " not_succeeded=%" PRIu64 " | kills=%ld (%ld before all done) workers=%ld crashes=%ld unclean_stops=%ld"
            " log_lines=%" PRIu64 " logs=%d malformed=%" PRIu64 " | seed=%" PRIu64
            " enqueue %lld ms, all succeeded after %lld ms, total %lld ms: %s\n",
-           base, njobs, ok, duplicated, dup_explained, duplicated, extra_runs, lost,
-           unexpected, unlogged, not_succeeded, kills, kills_busy, nworkers, crashes, unclean, lines, nfiles,
-           malformed, seed, (long long)(t_enqueued - t_start), (long long)t_done, (long long)(t_end - t_start),
-           pass ? "PASS" : "FAIL");
+           base, njobs, hc.ok, hc.duplicated, dup_explained, duplicated, extra_runs, hc.lost, hc.unexpected, unlogged,
+           not_succeeded, kills, kills_busy, nworkers, crashes, unclean, lines, nfiles, malformed, seed,
+           (long long)(t_enqueued - t_start), (long long)t_done, (long long)(t_end - t_start), pass ? "PASS" : "FAIL");
     if (pass)
         remove_logs();
     else
@@ -556,5 +578,6 @@ int main(int argc, char **argv)
         free(jobs[s].runs);
     free(jobs);
     free(kill_at);
+    hist_free(h);
     return pass ? 0 : 1;
 }
