@@ -365,6 +365,7 @@ enum stmt_id {
     S_EXPIRE_ONE,
     S_PROMOTE,
     S_CLAIM,
+    S_SET_ASIDE,
     S_HAS_READY,
     S_HAS_DUE,
     S_HAS_EXPIRED,
@@ -455,6 +456,7 @@ static const char *const k_sql[S_COUNT__] = {
         "UPDATE jobs SET state = " RUNNING ", attempts = attempts + 1, token = token + 1, started_at = ?3,"
         " lease_until = ?3 + lease_ms, updated_at = ?3 WHERE id IN (SELECT id FROM jobs WHERE qid = ?1"
         " AND state = " READY " ORDER BY priority DESC, run_at, id LIMIT ?2) RETURNING " JOB_COLS,
+    [S_SET_ASIDE] = "UPDATE jobs SET state = 6, finished_at = ?2, lease_until = NULL, updated_at = ?2 WHERE id = ?1",
     [S_HAS_READY] = "SELECT 1 FROM jobs WHERE qid = ?1 AND state = " READY " LIMIT 1",
     [S_HAS_DUE] = "SELECT 1 FROM jobs WHERE qid = ?1 AND state = " SCHED " AND run_at <= ?2 LIMIT 1",
     [S_HAS_EXPIRED] = "SELECT 1 FROM jobs WHERE state = " RUNNING " AND lease_until <= ?1 LIMIT 1",
@@ -1631,24 +1633,60 @@ static int claim_body(at_backend *be, void *arg)
         sqlite3_bind_int64(s, 2, (int64_t)(c->max - c->n));
         sqlite3_bind_int64(s, 3, be->now);
         size_t first = c->n;
+        /* Rows this library did not write (AT_ERR_CORRUPT) are set aside as
+         * DEAD below, as the Redis claim does, rather than failing every
+         * poll of the queue behind them; at most one claim's worth. */
+        /* The ids are kept as the values they are (a damaged id may be of
+         * any type or length): they find the row again all the same. */
+        sqlite3_value **bad = NULL;
+        size_t nbad = 0;
         int src;
         while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-            if ((rc = snapshot(&c->jobs[c->n], be, s, c->names[qi])))
+            rc = snapshot(&c->jobs[c->n], be, s, c->names[qi]);
+            if (rc == AT_ERR_CORRUPT) {
+                if (!bad && !(bad = at__calloc(c->max - first, sizeof *bad))) {
+                    rc = at_store_error(be->store, AT_ERR_NOMEM, 0, "out of memory while claiming");
+                    break;
+                }
+                if (!(bad[nbad] = sqlite3_value_dup(sqlite3_column_value(s, C_ID)))) {
+                    rc = at_store_error(be->store, AT_ERR_NOMEM, 0, "out of memory while claiming");
+                    break;
+                }
+                nbad++;
+                rc = 0;
+                continue;
+            }
+            if (rc)
                 break;
             c->n++;
         }
         sqlite3_reset(s);
+        if (rc == 0 && src != SQLITE_DONE)
+            rc = sqerr(be, &be->w, src, "claiming jobs");
+        for (size_t b = 0; rc == 0 && b < nbad; b++) {
+            sqlite3_stmt *u = S(be, S_SET_ASIDE);
+            sqlite3_bind_value(u, 1, bad[b]);
+            sqlite3_bind_int64(u, 2, be->now);
+            rc = run(be, u, "setting an unreadable job aside");
+        }
+        for (size_t b = 0; b < nbad; b++)
+            sqlite3_value_free(bad[b]);
+        at__free(bad);
         if (rc)
             break;
-        if (src != SQLITE_DONE) {
-            rc = sqerr(be, &be->w, src, "claiming jobs");
-            break;
-        }
         /* RETURNING yields rows in no promised order: restore the queue's. */
         qsort(c->jobs + first, c->n - first, sizeof *c->jobs, cmp_claimed);
         int64_t k = (int64_t)(c->n - first);
-        if (k > 0 && (rc = count(be, qid, AT_STATE_READY, -k)) == 0)
-            rc = count(be, qid, AT_STATE_RUNNING, k);
+        if (k + (int64_t)nbad > 0 && (rc = count(be, qid, AT_STATE_READY, -(k + (int64_t)nbad))) == 0 &&
+            (rc = count(be, qid, AT_STATE_RUNNING, k)) == 0)
+            rc = count(be, qid, AT_STATE_DEAD, (int64_t)nbad);
+        if (rc == 0 && nbad > 0) {
+            at__log(AT_LOG_WARN, "sqlite", NULL, AT_ERR_CORRUPT,
+                    "claim set aside %zu unreadable job row(s) of queue %s as DEAD; at_get names the damage, "
+                    "purging DEAD jobs removes them",
+                    nbad, c->names[qi]);
+            qi--; /* the same queue again: the set-aside rows took places of this claim */
+        }
     }
     if (rc == 0 && c->n == 0)
         rc = compute_wake(&c->wake, be, c->live, c->nq);
