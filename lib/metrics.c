@@ -138,7 +138,9 @@ void at__metrics_claimed(struct at__metrics *m, at_job *const *jobs, size_t n)
         q->c[C_STARTED]++;
         int64_t started = at_job_time(j, AT_JOB_TIME_STARTED), run_at = at_job_time(j, AT_JOB_TIME_RUN_AT);
         if (started != AT_TIME_NONE && run_at != AT_TIME_NONE)
-            observe(&q->wait, (double)(started - run_at) / 1000.0);
+            /* In doubles: times read from a store need not be sane, and an
+             * int64_t difference of two of them can overflow. */
+            observe(&q->wait, ((double)started - (double)run_at) / 1000.0);
         struct claim **pp = &m->claims[slot(at_job_id(j))], *c;
         for (c = *pp; c && strcmp(c->id, at_job_id(j)) != 0; c = c->next)
             ;
@@ -169,7 +171,7 @@ static void finished(struct at__metrics *m, const char *id, int outcome, int64_t
     if (c) {
         c->q->c[outcome]++;
         if (timed && c->started_ms != AT_TIME_NONE)
-            observe(&c->q->run, (double)(now_ms - c->started_ms) / 1000.0);
+            observe(&c->q->run, ((double)now_ms - (double)c->started_ms) / 1000.0);
         *pp = c->next;
         m->nclaims--;
         at__free(c);

@@ -165,8 +165,9 @@ AT_EXTERN const char *at_store_backend(const at_store *s)
 
 static int opt_index(int32_t option)
 {
-    int i = option - AT_OPT_STORE_MAX_PAYLOAD;
-    return (i >= 0 && i < AT__SOPT_COUNT) ? i : -1;
+    /* In 64 bits: any int32_t may arrive, INT32_MIN included. */
+    int64_t i = (int64_t)option - AT_OPT_STORE_MAX_PAYLOAD;
+    return (i >= 0 && i < AT__SOPT_COUNT) ? (int)i : -1;
 }
 
 AT_EXTERN int at_store_set_option(at_store *s, int32_t option, int64_t v)

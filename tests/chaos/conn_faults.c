@@ -31,7 +31,9 @@
  * and the checker runs: history.h (enqueue answered 0: ok; CONN, TIMEOUT,
  * IO: unknown; deliveries: claims), plus no ack that returned 0 may be
  * followed by another claim of the job, and the store's counts at the end
- * must show every delivered job SUCCEEDED and nothing in another state.  Prints the counts of faults, errors and outcomes.
+ * must show every delivered job SUCCEEDED and nothing in another state
+ * (the load and the checker are tests/chaos/load.[ch], shared with
+ * redis_restart).  Prints the counts of faults, errors and outcomes.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* accept4, MSG_NOSIGNAL; also set by AM_CPPFLAGS */
@@ -56,40 +58,13 @@
 #include <unistd.h>
 
 #include "asynctask.h"
-#include "history.h"
+#include "load.h"
 #include "redis_proc.h"
+#include "util.h"
 
-#define QUEUE "faults"
-#define TYPE "chaos.faults"
-#define LEASE_MS 1000
-#define POLL_MS 100
-#define MAX_PRODUCERS 16
-/* Jobs acknowledged but not yet acked at which the producers wait. */
-#define BACKLOG_MAX 3000
-#define NCODES 64
 #define MAX_PAIRS 256
 
-static int64_t mono_ms(void)
-{
-    return rproc_mono_ms();
-}
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * UINT64_C(2685821657736338717);
-}
+static const char USAGE[] = "[--seconds S] [--timeout-ms T] [--slack MS] [--every MS] [--producers P] [--seed X]";
 
 /* ----------------------------------------------------------------- proxy */
 
@@ -108,7 +83,7 @@ static int g_listen = -1, g_proxy_port, g_redis_port;
 static atomic_int g_fault;          /* armed fault, taken by the next request */
 static atomic_bool g_proxy_stop;
 static atomic_ullong g_applied[F_COUNT];
-static int64_t g_timeout_ms = 400, g_slack_ms = 500;
+static int64_t g_timeout_ms = 400; /* the stalls' lengths follow it */
 static uint64_t g_accepted;
 
 static void pair_close(struct pair *p)
@@ -260,256 +235,47 @@ static int proxy_listen(void)
     return 0;
 }
 
-/* ------------------------------------------------------------ the record */
-
-static at_store *g_st;
-static size_t g_cap;
-static atomic_size_t g_next;
-static unsigned char *g_enq; /* enum hist_enq per seq */
-static atomic_uint *g_claims;
-static unsigned char *g_acked, *g_ack_lost;
-static atomic_bool g_stop_producers, g_stop_worker;
-static atomic_ullong g_enq_ok, g_acks_ok;
-static uint64_t g_stray_claims;
-
-static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t g_calls, g_errors[NCODES], g_unclear, g_slow;
-static int64_t g_max_ms[4];
-static char g_sample[NCODES][300]; /* the first message of each error code */
-static const char *const CALL_NAMES[4] = {"enqueue", "enqueue_batch", "poll", "ack"};
-enum { C_ENQ, C_BATCH, C_POLL, C_ACK };
-
 /* A cut or killed connection is CONN, a stall TIMEOUT: nothing else. */
 static int fault_code(int rc)
 {
     return rc == AT_ERR_CONN || rc == AT_ERR_TIMEOUT;
 }
 
-static enum hist_enq enq_outcome(int rc)
-{
-    if (rc == 0)
-        return HIST_ENQ_OK;
-    if (rc == AT_ERR_CONN || rc == AT_ERR_TIMEOUT || rc == AT_ERR_IO)
-        return HIST_ENQ_UNKNOWN;
-    return HIST_ENQ_FAILED;
-}
-
-static void note_call(int kind, int rc, int64_t ms, int64_t blocking_ms)
-{
-    char msg[256] = "";
-    if (rc)
-        at_store_errmsg(g_st, msg, sizeof msg, NULL);
-    pthread_mutex_lock(&g_mu);
-    g_calls++;
-    if (ms > g_max_ms[kind])
-        g_max_ms[kind] = ms;
-    if (rc < 0 && -rc < NCODES && g_errors[-rc]++ == 0)
-        snprintf(g_sample[-rc], sizeof g_sample[-rc], "%.20s: %.256s", CALL_NAMES[kind], msg);
-    if (rc && !fault_code(rc) && g_unclear++ < 5)
-        fprintf(stderr, "%s returned %s, not CONN or TIMEOUT: %s\n", CALL_NAMES[kind], at_err_name(rc), msg);
-    if (ms > blocking_ms + g_timeout_ms + g_slack_ms && g_slow++ < 5)
-        fprintf(stderr, "%s took %lld ms (limit %lld): %s %s\n", CALL_NAMES[kind], (long long)ms,
-                (long long)(blocking_ms + g_timeout_ms + g_slack_ms), rc ? at_err_name(rc) : "ok", msg);
-    pthread_mutex_unlock(&g_mu);
-}
-
-static void *producer(void *arg)
-{
-    uint64_t rng = (uint64_t)(uintptr_t)arg;
-    at_opts *o;
-    at_opts_new(&o);
-    at_opts_set_str(o, AT_OPT_QUEUE, QUEUE);
-    at_opts_set_int(o, AT_OPT_LEASE_MS, LEASE_MS);
-    at_opts_set_int(o, AT_OPT_MAX_ATTEMPTS, 1000000);
-    at_batch *b;
-    at_batch_new(&b);
-    while (!atomic_load(&g_stop_producers)) {
-        /* The producers must not outrun the worker (one fsync per ack
-         * under appendfsync always): a backlog would make the drain at
-         * the end take longer than the run. */
-        if (atomic_load(&g_enq_ok) > atomic_load(&g_acks_ok) + BACKLOG_MAX) {
-            sleep_ms(2);
-            continue;
-        }
-        size_t k = rng_next(&rng) % 3 == 0 ? 1 : 2 + (size_t)(rng_next(&rng) % 15);
-        size_t first = atomic_fetch_add(&g_next, k);
-        if (first + k > g_cap)
-            break;
-        int rc;
-        int64_t t0;
-        if (k == 1) {
-            char p[24];
-            int n = snprintf(p, sizeof p, "%zu", first);
-            t0 = mono_ms();
-            rc = at_enqueue(NULL, g_st, TYPE, p, (size_t)n, o);
-            note_call(C_ENQ, rc, mono_ms() - t0, 0);
-        } else {
-            at_batch_clear(b);
-            for (size_t s = first; s < first + k; s++) {
-                char p[24];
-                int n = snprintf(p, sizeof p, "%zu", s);
-                at_batch_add(b, TYPE, p, (size_t)n, o);
-            }
-            t0 = mono_ms();
-            rc = at_enqueue_batch(g_st, b);
-            note_call(C_BATCH, rc, mono_ms() - t0, 0);
-        }
-        for (size_t s = first; s < first + k; s++)
-            g_enq[s] = (unsigned char)enq_outcome(rc);
-        if (rc == 0)
-            atomic_fetch_add(&g_enq_ok, k);
-        sleep_ms(rc == 0 ? 2 : 5);
-    }
-    at_batch_free(b);
-    at_opts_free(o);
-    return NULL;
-}
-
-static long seq_of(const at_job *j)
-{
-    size_t len;
-    const char *p = at_job_payload(j, &len);
-    char buf[24];
-    if (len == 0 || len >= sizeof buf)
-        return -1;
-    memcpy(buf, p, len);
-    buf[len] = '\0';
-    char *end;
-    long s = strtol(buf, &end, 10);
-    return *end == '\0' && s >= 0 ? s : -1;
-}
-
-static void mark_acked(long s)
-{
-    if (s >= 0 && (size_t)s < g_cap) {
-        g_acked[s] = 1;
-        atomic_fetch_add(&g_acks_ok, 1);
-    }
-}
-
-static void *worker(void *arg)
-{
-    (void)arg;
-    const char *queues[] = {QUEUE};
-    at_job *jobs[32];
-    const char *ids[32];
-    uint64_t tokens[32];
-    long seqs[32];
-    int32_t res[32];
-    unsigned round = 0;
-    while (!atomic_load(&g_stop_worker)) {
-        size_t n = 0;
-        int64_t t0 = mono_ms();
-        int rc = at_poll(jobs, &n, g_st, queues, 1, 32, POLL_MS);
-        note_call(C_POLL, rc, mono_ms() - t0, POLL_MS);
-        if (rc) {
-            sleep_ms(5);
-            continue;
-        }
-        for (size_t i = 0; i < n; i++) {
-            long s = seq_of(jobs[i]);
-            seqs[i] = s;
-            ids[i] = at_job_id(jobs[i]);
-            tokens[i] = at_job_token(jobs[i]);
-            if (s < 0 || (size_t)s >= g_cap) {
-                g_stray_claims++;
-                continue;
-            }
-            atomic_fetch_add(&g_claims[s], 1);
-            if (g_acked[s])
-                g_ack_lost[s] = 1; /* acked with 0, yet claimable again */
-        }
-        if (n > 0 && (round++ & 1)) {
-            t0 = mono_ms();
-            rc = at_ack_many(res, g_st, n, ids, tokens);
-            note_call(C_ACK, rc, mono_ms() - t0, 0);
-            for (size_t i = 0; rc == 0 && i < n; i++)
-                if (res[i] == 0)
-                    mark_acked(seqs[i]);
-        } else {
-            for (size_t i = 0; i < n; i++) {
-                t0 = mono_ms();
-                rc = at_ack(g_st, ids[i], tokens[i], NULL, 0);
-                /* STALE: a stall outlived the lease and the job was claimed
-                 * again; a correct refusal, not a connection error. */
-                note_call(C_ACK, rc == AT_ERR_STALE ? 0 : rc, mono_ms() - t0, 0);
-                if (rc == 0)
-                    mark_acked(seqs[i]);
-            }
-        }
-        for (size_t i = 0; i < n; i++)
-            at_job_free(jobs[i]);
-    }
-    return NULL;
-}
-
-/* Jobs of the queue in each state, or -1 on error. */
-static int queue_counts(uint64_t counts[AT_STATE_COUNT__])
-{
-    at_stats *s;
-    memset(counts, 0, AT_STATE_COUNT__ * sizeof *counts);
-    if (at_stats_get(&s, g_st) != 0)
-        return -1;
-    for (size_t i = 0; i < at_stats_queue_count(s); i++)
-        if (strcmp(at_stats_queue_name(s, i), QUEUE) == 0)
-            for (int k = 1; k < AT_STATE_COUNT__; k++)
-                counts[k] = at_stats_count(s, i, k);
-    at_stats_free(s);
-    return 0;
-}
-
-static void usage(const char *argv0)
-{
-    fprintf(stderr,
-            "usage: %s [--seconds S] [--timeout-ms T] [--slack MS] [--every MS] [--producers P] [--seed X]\n",
-            argv0);
-    exit(2);
-}
-
-static long parse_long(const char *s, long lo, long hi, const char *argv0)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *s == '\0' || *end != '\0' || v < lo || v > hi)
-        usage(argv0);
-    return v;
-}
-
+static struct load g_load;
 static struct rproc g_redis;
-
-static void on_signal(int sig)
-{
-    if (g_redis.pid > 0)
-        kill(g_redis.pid, SIGKILL);
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
 
 int main(int argc, char **argv)
 {
+    struct load_cfg cfg = {.queue = "faults",
+                           .type = "chaos.faults",
+                           .lease_ms = 1000,
+                           .timeout_ms = 400,
+                           .slack_ms = 500,
+                           .pace_ms = 2,
+                           .clear_code = fault_code,
+                           .clear_names = "CONN or TIMEOUT"};
     long seconds = 5, every = 100, nprod = 2;
-    uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16);
+    uint64_t seed = seed_default();
     for (int i = 1; i < argc; i++) {
         if (i + 1 >= argc)
-            usage(argv[0]);
+            load_usage(argv[0], USAGE);
         if (strcmp(argv[i], "--seconds") == 0)
-            seconds = parse_long(argv[++i], 1, 86400, argv[0]);
+            seconds = load_parse_long(argv[++i], 1, 86400, argv[0], USAGE);
         else if (strcmp(argv[i], "--timeout-ms") == 0)
-            g_timeout_ms = parse_long(argv[++i], 50, 60000, argv[0]);
+            cfg.timeout_ms = load_parse_long(argv[++i], 50, 60000, argv[0], USAGE);
         else if (strcmp(argv[i], "--slack") == 0)
-            g_slack_ms = parse_long(argv[++i], 0, 60000, argv[0]);
+            cfg.slack_ms = load_parse_long(argv[++i], 0, 60000, argv[0], USAGE);
         else if (strcmp(argv[i], "--every") == 0)
-            every = parse_long(argv[++i], 2, 60000, argv[0]);
+            every = load_parse_long(argv[++i], 2, 60000, argv[0], USAGE);
         else if (strcmp(argv[i], "--producers") == 0)
-            nprod = parse_long(argv[++i], 1, MAX_PRODUCERS, argv[0]);
+            nprod = load_parse_long(argv[++i], 1, LOAD_MAX_PRODUCERS, argv[0], USAGE);
         else if (strcmp(argv[i], "--seed") == 0)
-            seed = (uint64_t)parse_long(argv[++i], 1, LONG_MAX, argv[0]);
+            seed = (uint64_t)load_parse_long(argv[++i], 1, LONG_MAX, argv[0], USAGE);
         else
-            usage(argv[0]);
+            load_usage(argv[0], USAGE);
     }
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    g_timeout_ms = cfg.timeout_ms;
+    rproc_kill_on_signal(&g_redis);
     signal(SIGPIPE, SIG_IGN);
     /* No persistence is intended here (nothing restarts): no warning. */
     setenv("AT_REDIS_WARN", "0", 1);
@@ -528,29 +294,16 @@ int main(int argc, char **argv)
     }
     pthread_t px;
     pthread_create(&px, NULL, proxy, NULL);
-    char uri[256];
-    snprintf(uri, sizeof uri, "redis://127.0.0.1:%d?timeout_ms=%lld&prefix=cf", g_proxy_port,
-             (long long)g_timeout_ms);
-    if (at_store_open(&g_st, uri) != 0) {
-        fprintf(stderr, "open %s: %s\n", uri, at_last_error());
+    at_store *st = load_open(g_proxy_port, cfg.timeout_ms, "cf");
+    if (!st) {
         atomic_store(&g_proxy_stop, true);
         pthread_join(px, NULL);
         rproc_cleanup(&g_redis);
         return 1;
     }
-    g_cap = (size_t)nprod * 9000 * (size_t)seconds + 1000;
-    g_enq = calloc(g_cap, 1);
-    g_claims = calloc(g_cap, sizeof *g_claims);
-    g_acked = calloc(g_cap, 1);
-    g_ack_lost = calloc(g_cap, 1);
-    if (!g_enq || !g_claims || !g_acked || !g_ack_lost ) {
-        fprintf(stderr, "out of memory\n");
+    if (load_init(&g_load, &cfg, st, (size_t)nprod * 9000 * (size_t)seconds + 1000) != 0)
         return 1;
-    }
-    pthread_t prod[MAX_PRODUCERS], wk;
-    for (long i = 0; i < nprod; i++)
-        pthread_create(&prod[i], NULL, producer, (void *)(uintptr_t)(seed + 977 * (uint64_t)i + 1));
-    pthread_create(&wk, NULL, worker, NULL);
+    load_start(&g_load, nprod, seed);
 
     /* The faults.  Weights: cuts and long stalls are what the issue is
      * about; short stalls and server-side kills are rarer. */
@@ -581,83 +334,18 @@ int main(int argc, char **argv)
         }
     }
     atomic_store(&g_fault, F_NONE);
-    atomic_store(&g_stop_producers, true);
-    for (long i = 0; i < nprod; i++)
-        pthread_join(prod[i], NULL);
+    load_stop_producers(&g_load);
 
     /* Drain, without faults: jobs claimed by a call whose reply was cut
      * come back when their lease ends. */
-    /* Given up only when no ack succeeded for 3 leases + 10 s. */
-    int64_t t_drain = mono_ms(), deadline = t_drain + 3 * LEASE_MS + 10000;
-    uint64_t acks_seen = atomic_load(&g_acks_ok);
-    int drained = 0;
-    while (mono_ms() < deadline) {
-        if (atomic_load(&g_acks_ok) != acks_seen) {
-            acks_seen = atomic_load(&g_acks_ok);
-            deadline = mono_ms() + 3 * LEASE_MS + 10000;
-        }
-        uint64_t c[AT_STATE_COUNT__];
-        if (queue_counts(c) == 0 && c[AT_STATE_READY] + c[AT_STATE_RUNNING] + c[AT_STATE_SCHEDULED] == 0) {
-            drained = 1;
-            break;
-        }
-        sleep_ms(50);
-    }
-    atomic_store(&g_stop_worker, true);
-    pthread_join(wk, NULL);
-    int64_t drain_ms = mono_ms() - t_drain;
-
-    /* The store's own counts, not a listing of the jobs: at_list scans the
-     * queue's hash once per page, far too slow for the soak's 10^5 jobs. */
-    uint64_t fc[AT_STATE_COUNT__];
-    int counted = queue_counts(fc) == 0;
-    size_t used = atomic_load(&g_next) < g_cap ? atomic_load(&g_next) : g_cap;
-    /* The history covers the sequence numbers handed out, no more. */
-    struct hist *h = hist_new(used);
-    if (!h) {
-        fprintf(stderr, "out of memory\n");
+    int drained = load_drain(&g_load, 1);
+    struct load_result r;
+    if (load_check(&g_load, "conn_faults", &r) != 0)
         return 1;
-    }
-    uint64_t enq_lost = 0, ack_lost = 0, acked = 0, distinct = 0, unknown_enq = 0;
-    for (size_t s = 0; s < used; s++) {
-        unsigned claims = atomic_load(&g_claims[s]);
-        hist_enqueued(h, s, (enum hist_enq)g_enq[s]);
-        unknown_enq += g_enq[s] == HIST_ENQ_UNKNOWN;
-        for (unsigned d = claims; d > 0; d--)
-            hist_delivered(h, s);
-        distinct += claims > 0;
-        /* Drained, so every job in the store was claimed: an acknowledged
-         * job never claimed is not in the store (history.h: lost). */
-        if (g_enq[s] == HIST_ENQ_OK && claims == 0 && enq_lost++ < 5)
-            fprintf(stderr, "enqueue lost: seq %zu was acknowledged and never delivered\n", s);
-        if (g_acked[s]) {
-            acked++;
-            if (g_ack_lost[s] && ack_lost++ < 5)
-                fprintf(stderr, "ack lost: seq %zu was acked (0) and claimed again\n", s);
-        }
-    }
-    /* Every job claimed must end SUCCEEDED, once, and nothing else may be
-     * left: fewer SUCCEEDED than jobs claimed means delivered jobs
-     * vanished (their enqueue and any ack undone), more means jobs nobody
-     * claimed were completed. */
-    uint64_t unfinished = 0;
-    for (int k = 1; k < AT_STATE_COUNT__; k++)
-        if (k != AT_STATE_SUCCEEDED)
-            unfinished += fc[k];
-    uint64_t vanished = distinct > fc[AT_STATE_SUCCEEDED] ? distinct - fc[AT_STATE_SUCCEEDED] : 0;
-    uint64_t extra = fc[AT_STATE_SUCCEEDED] > distinct ? fc[AT_STATE_SUCCEEDED] - distinct : 0;
-    if (vanished || extra || unfinished)
-        fprintf(stderr, "store counts: %" PRIu64 " SUCCEEDED for %" PRIu64 " jobs delivered, %" PRIu64
-                        " in other states\n", fc[AT_STATE_SUCCEEDED], distinct, unfinished);
-    for (uint64_t i = 0; i < g_stray_claims; i++)
-        hist_delivered(h, SIZE_MAX);
-    struct hist_counts hc;
-    hist_check(h, &hc);
-    int hist_bad = hist_report("conn_faults", &hc);
 
     /* Tear down before the verdict: the store first (its connections go
      * through the proxy), then the proxy, then the server. */
-    at_store_close(g_st);
+    at_store_close(st);
     atomic_store(&g_proxy_stop, true);
     pthread_join(px, NULL);
     close(g_listen);
@@ -667,37 +355,22 @@ int main(int argc, char **argv)
     for (int f = 1; f < F_COUNT; f++)
         applied_total += atomic_load(&g_applied[f]);
     /* A run in which no fault reached a command tested nothing. */
-    int pass = hist_bad == 0 && enq_lost == 0 && ack_lost == 0 && vanished == 0 && extra == 0 && unfinished == 0 && drained && counted && g_unclear == 0 &&
-               g_slow == 0 && applied_total > 0;
-    char errs[512] = "";
-    size_t el = 0;
-    for (int c = 1; c < NCODES; c++)
-        if (g_errors[c] && el < sizeof errs)
-            el += (size_t)snprintf(errs + el, sizeof errs - el, " %s=%" PRIu64, at_err_name(-c), g_errors[c]);
+    int pass = r.hist_bad == 0 && r.enq_lost == 0 && r.ack_lost == 0 && r.vanished == 0 && r.extra == 0 &&
+               r.unfinished == 0 && drained && r.counted && g_load.unclear == 0 && g_load.slow == 0 &&
+               applied_total > 0;
     char faults[512] = "";
     size_t fl = 0;
     for (int f = 1; f < F_COUNT; f++)
         fl += (size_t)snprintf(faults + fl, sizeof faults - fl, " %s=%llu/%" PRIu64, FAULT_NAMES[f],
                                (unsigned long long)atomic_load(&g_applied[f]), armed[f]);
     printf("conn_faults: faults applied/armed:%s (clients killed %" PRIu64 ", connections proxied %" PRIu64
-           ") | jobs=%zu enqueue_unknown=%" PRIu64 " acked=%" PRIu64 " enqueues_lost=%" PRIu64 " acks_lost=%" PRIu64 " vanished=%" PRIu64 " unfinished=%" PRIu64
-           " | calls=%" PRIu64 " errors:%s unclear=%" PRIu64 " over_limit=%" PRIu64
-           " max_ms enqueue=%lld batch=%lld poll=%lld ack=%lld (limit timeout %lld + slack %lld) | drained in %lld ms,"
-           " seed=%" PRIu64 ", total %lld ms: %s\n",
-           faults, killed_clients, g_accepted, used, unknown_enq, acked, enq_lost, ack_lost, vanished, unfinished, g_calls,
-           errs[0] ? errs : " none", g_unclear, g_slow, (long long)g_max_ms[C_ENQ], (long long)g_max_ms[C_BATCH],
-           (long long)g_max_ms[C_POLL], (long long)g_max_ms[C_ACK], (long long)g_timeout_ms, (long long)g_slack_ms,
-           (long long)drain_ms, seed, (long long)(mono_ms() - t_start), pass ? "PASS" : "FAIL");
-    /* What a caller saw: one message per error code, to judge them clear. */
-    for (int c = 1; c < NCODES; c++)
-        if (g_errors[c])
-            printf("  e.g. %s from %s\n", at_err_name(-c), g_sample[c]);
-    if (!drained)
-        fprintf(stderr, "the queue was not drained: no ack for %d ms\n", 3 * LEASE_MS + 10000);
-    hist_free(h);
-    free(g_enq);
-    free(g_claims);
-    free(g_acked);
-    free(g_ack_lost);
+           ") | jobs=%zu enqueue_unknown=%" PRIu64 " acked=%" PRIu64 " enqueues_lost=%" PRIu64 " acks_lost=%" PRIu64
+           " vanished=%" PRIu64 " unfinished=%" PRIu64,
+           faults, killed_clients, g_accepted, r.used, r.unknown_enq, r.acked, r.enq_lost, r.ack_lost, r.vanished,
+           r.unfinished);
+    load_print_calls(&g_load);
+    printf(", seed=%" PRIu64 ", total %lld ms: %s\n", seed, (long long)(mono_ms() - t_start), pass ? "PASS" : "FAIL");
+    load_print_samples(&g_load, drained);
+    load_free(&g_load);
     return pass ? 0 : 1;
 }

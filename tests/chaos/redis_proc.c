@@ -21,25 +21,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/prctl.h>
 #endif
 
-int64_t rproc_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void nap_ms(int64_t ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
+#include "util.h"
 
 /* Is redis-server on PATH?  Checked before forking so that the failure says
  * what to install instead of "exec failed". */
@@ -89,9 +76,9 @@ int rproc_command(int port, const char *cmd, char *buf, size_t len, int64_t time
         return -1;
     }
     size_t got = 0;
-    int64_t end = rproc_mono_ms() + timeout_ms;
+    int64_t end = mono_ms() + timeout_ms;
     while (got + 1 < len) {
-        int64_t left = end - rproc_mono_ms();
+        int64_t left = end - mono_ms();
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (left <= 0 || poll(&p, 1, (int)left) <= 0)
             break;
@@ -158,8 +145,8 @@ static pid_t launch(struct rproc *r)
  * its AOF), or it exited, or 20 s passed. */
 static int wait_ready(struct rproc *r)
 {
-    int64_t end = rproc_mono_ms() + 20000;
-    while (rproc_mono_ms() < end) {
+    int64_t end = mono_ms() + 20000;
+    while (mono_ms() < end) {
         int status;
         if (waitpid(r->pid, &status, WNOHANG) == r->pid) {
             r->pid = 0;
@@ -168,7 +155,7 @@ static int wait_ready(struct rproc *r)
         char buf[128];
         if (rproc_command(r->port, "PING", buf, sizeof buf, 500) == 0 && strcmp(buf, "+PONG") == 0)
             return 0;
-        nap_ms(10);
+        sleep_ms(10);
     }
     return -1;
 }
@@ -217,7 +204,7 @@ int rproc_restart(struct rproc *r)
         if (wait_ready(r) == 0)
             return 0;
         rproc_stop(r, SIGKILL);
-        nap_ms(100);
+        sleep_ms(100);
     }
     fprintf(stderr, "FAIL: redis-server did not come back on port %d (log: %s/redis.log)\n", r->port, r->dir);
     return -1;
@@ -228,19 +215,19 @@ void rproc_stop(struct rproc *r, int sig)
     if (r->pid <= 0)
         return;
     kill(r->pid, sig);
-    int64_t end = rproc_mono_ms() + 10000;
+    int64_t end = mono_ms() + 10000;
     int status;
     for (;;) {
         pid_t w = waitpid(r->pid, &status, sig == SIGKILL ? 0 : WNOHANG);
         if (w == r->pid || (w < 0 && errno != EINTR))
             break;
-        if (rproc_mono_ms() > end) {
+        if (mono_ms() > end) {
             kill(r->pid, SIGKILL);
             waitpid(r->pid, &status, 0);
             break;
         }
         if (w == 0)
-            nap_ms(10);
+            sleep_ms(10);
     }
     r->pid = 0;
 }
@@ -260,4 +247,24 @@ void rproc_cleanup(struct rproc *r)
     if (r->dir[0])
         nftw(r->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     r->dir[0] = '\0';
+}
+
+/* The server of an interrupted test, for the handler (one per process). */
+static struct rproc *g_signal_rproc;
+
+static void on_signal(int sig)
+{
+    /* Stop the server by its PID even when the test is interrupted (kill,
+     * signal and raise are async-signal-safe). */
+    if (g_signal_rproc && g_signal_rproc->pid > 0)
+        kill(g_signal_rproc->pid, SIGKILL);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void rproc_kill_on_signal(struct rproc *r)
+{
+    g_signal_rproc = r;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
 }

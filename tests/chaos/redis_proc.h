@@ -46,7 +46,8 @@ void rproc_cleanup(struct rproc *r);
  * the first reply line into buf (without CRLF).  0, or -1 (no connection,
  * timeout). */
 int rproc_command(int port, const char *cmd, char *buf, size_t len, int64_t timeout_ms);
-/* Monotonic milliseconds. */
-int64_t rproc_mono_ms(void);
+/* On SIGINT or SIGTERM (make's timeout, ^C), SIGKILL r's server by its
+ * PID before the test dies of the signal.  One server per process. */
+void rproc_kill_on_signal(struct rproc *r);
 
 #endif

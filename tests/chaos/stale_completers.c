@@ -44,24 +44,11 @@
 
 #include "asynctask.h"
 #include "history.h"
+#include "util.h"
 
 #define QUEUE "stale"
 #define TYPE "chaos.stale"
 #define LEASE_MS 200
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
 
 /* One '\n'-terminated line from fd within timeout_ms, without stdio (the
  * parent reads from a child that may die or hang): 0, or -1 on EOF, error

@@ -56,37 +56,12 @@
 
 #include "asynctask.h"
 #include "history.h"
+#include "util.h"
 
 #define QUEUE "chaos"
 #define TYPE "chaos.seq"
 #define LEASE_MS 500
 #define MAX_WORKERS 64
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-/* xorshift64*: a reproducible stream from the printed seed (rand() would do,
- * but its state is shared and the handler threads need their own). */
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * UINT64_C(2685821657736338717);
-}
 
 /* ------------------------------------------------------------- child */
 
@@ -346,7 +321,7 @@ int main(int argc, char **argv)
     if (argc < 2)
         usage(argv[0]);
     long njobs = 2000, nworkers = 4, nkills = 10, seconds = 300;
-    uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16);
+    uint64_t seed = seed_default();
     for (int i = 2; i < argc; i++) {
         if (i + 1 >= argc)
             usage(argv[0]);

@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "../chaos/util.h"
 
 #define T0 INT64_C(1700000000000) /* 2023-11-14T22:13:20Z, any epoch time will do */
 #define HOUR INT64_C(3600000)
@@ -56,19 +57,6 @@ static int count_claim(at_job **jobs, size_t *n_out, int64_t *wake, at_backend *
 }
 
 /* ------------------------------------------------------------ helpers */
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
 
 static at_clock *clk;
 static at_store *st;

@@ -60,31 +60,13 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "../chaos/util.h"
 
 #define HOUR INT64_C(3600000)
 #define NDELAYED 3
 static const int64_t delays[NDELAYED] = {1500, 2250, 3000};
 
 extern char **environ;
-
-static int64_t ts_ms(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ms(void)
-{
-    return ts_ms(CLOCK_MONOTONIC);
-}
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
 
 static int64_t cpu_ms(void)
 {
@@ -169,7 +151,7 @@ static int32_t h_record(at_ctx *c, void *ud)
     (void)ud;
     /* Both clocks, read together: the real one and the one this process
      * believes in (faked). */
-    int64_t real = real_ms(), own = ts_ms(CLOCK_REALTIME);
+    int64_t real = real_ms(), own = wall_ms();
     logf_("run %s %lld %lld\n", at_job_id(at_ctx_job(c)), (long long)real, (long long)own);
     /* Long enough for the worker's keeper to look at the job's timeout at
      * least once (it wakes every second): a keeper that compares the
@@ -183,7 +165,7 @@ static int32_t h_record(at_ctx *c, void *ud)
 /* --worker URI QUEUE: a worker process (2 threads) on QUEUE until SIGTERM. */
 static int child_worker(const char *uri, const char *queue)
 {
-    logf_("shift %lld\n", (long long)(ts_ms(CLOCK_REALTIME) - real_ms()));
+    logf_("shift %lld\n", (long long)(wall_ms() - real_ms()));
     char cu[700];
     snprintf(cu, sizeof cu, "cnt+%s", uri);
     at_store *st;
@@ -220,7 +202,7 @@ static int child_wheel(void)
     if (at_opts_new(&o) || at_opts_set_int(o, AT_OPT_DELAY_MS, 3000) || at_enqueue(id, st, "t", NULL, 0, o))
         return 4;
     at_opts_free(o);
-    int64_t t0 = mono_ms(), shift0 = ts_ms(CLOCK_REALTIME) - real_ms();
+    int64_t t0 = mono_ms(), shift0 = wall_ms() - real_ms();
     at_job *j;
     if (at_get(&j, st, id))
         return 5;
@@ -232,12 +214,12 @@ static int child_wheel(void)
     size_t n = 0;
     if (at_poll(&j, &n, st, &q, 1, 1, 4500))
         return 6;
-    int64_t claimed = n ? mono_ms() - t0 : -1, own_at_claim = ts_ms(CLOCK_REALTIME);
+    int64_t claimed = n ? mono_ms() - t0 : -1, own_at_claim = wall_ms();
     int64_t started = n ? at_job_time(j, AT_JOB_TIME_STARTED) : -1;
     if (n)
         at_job_free(j);
     logf_("wheel %lld %lld %lld %lld %lld %lld %lu %lld\n", (long long)shift0,
-          (long long)(ts_ms(CLOCK_REALTIME) - real_ms()), (long long)claimed, (long long)run_at,
+          (long long)(wall_ms() - real_ms()), (long long)claimed, (long long)run_at,
           (long long)started, (long long)own_at_claim, (unsigned long)atomic_load(&g_claims),
           (long long)cpu_ms());
     at_store_close(st);
@@ -356,7 +338,7 @@ START_TEST(wheel_in_a_process_whose_clock_steps)
     pid_t pid[2];
     char log[2][700];
     char off[32];
-    snprintf(off, sizeof off, "%lld", (long long)(ts_ms(CLOCK_REALTIME) - mono_ms()));
+    snprintf(off, sizeof off, "%lld", (long long)(wall_ms() - mono_ms()));
     for (int k = 0; k < 2; k++) {
         snprintf(log[k], sizeof log[k], "%s/wheel%d-%ld.log", g_dir, k, (long)getpid());
         char *argv[] = {"clock_procs", "--wheel", off, NULL};
@@ -445,7 +427,7 @@ static void side_enqueue(struct side *s)
     /* Due two hours ago: due for every clock within an hour of real time,
      * so the worker proves it is alive and polling.  Last, and not read
      * until the end (see the wait below). */
-    ck_assert_int_eq(at_opts_set_int(o, AT_OPT_RUN_AT, ts_ms(CLOCK_REALTIME) - 2 * HOUR), 0);
+    ck_assert_int_eq(at_opts_set_int(o, AT_OPT_RUN_AT, wall_ms() - 2 * HOUR), 0);
     ck_assert_int_eq(at_enqueue(s->control, s->st, "t", NULL, 0, o), 0);
     at_opts_free(o);
 }
@@ -479,7 +461,7 @@ START_TEST(shifted_workers_never_run_a_job_early)
     const char *tags[2] = {"plus", "minus"};
     int64_t shifts[2] = {HOUR, -HOUR};
     char off[32];
-    snprintf(off, sizeof off, "%lld", (long long)(ts_ms(CLOCK_REALTIME) - mono_ms()));
+    snprintf(off, sizeof off, "%lld", (long long)(wall_ms() - mono_ms()));
     for (int k = 0; k < 2; k++) {
         side_open(&sides[k], shifts[k], tags[k]);
         char *argv[] = {"clock_procs", "--worker", sides[k].uri, "clk", off, NULL};
@@ -500,9 +482,9 @@ START_TEST(shifted_workers_never_run_a_job_early)
      * reader expires the leases that are over by its own clock, and those
      * of the worker an hour behind are over for this process the moment
      * they are granted (the job would run again, and again). */
-    int64_t give_up = mono_ms() + (last_due - ts_ms(CLOCK_REALTIME)) + 6000;
+    int64_t give_up = mono_ms() + (last_due - wall_ms()) + 6000;
     if (!server_clock())
-        sleep_ms(last_due + 1000 + 1500 - ts_ms(CLOCK_REALTIME));
+        sleep_ms(last_due + 1000 + 1500 - wall_ms());
     while (server_clock()) {
         int pending = 0;
         for (int k = 0; k < 2; k++) {
@@ -510,7 +492,7 @@ START_TEST(shifted_workers_never_run_a_job_early)
             for (int i = 0; i < NDELAYED; i++)
                 pending += state_of(sides[k].st, sides[k].ids[i]) != AT_STATE_SUCCEEDED;
         }
-        if ((pending == 0 && ts_ms(CLOCK_REALTIME) > last_due + 1000) || mono_ms() > give_up)
+        if ((pending == 0 && wall_ms() > last_due + 1000) || mono_ms() > give_up)
             break;
         sleep_ms(50);
     }
@@ -539,7 +521,7 @@ START_TEST(shifted_workers_never_run_a_job_early)
                 printf("FIGURE %s worker %+lld s, job due %lld ms after enqueue: not run %lld ms after run_at "
                        "(state %s)\n",
                        g_backend, (long long)(s->shift / 1000), (long long)delays[i],
-                       (long long)(ts_ms(CLOCK_REALTIME) - s->run_at[i]),
+                       (long long)(wall_ms() - s->run_at[i]),
                        at_state_name(state_of(s->st, s->ids[i])));
             if (runs) {
                 /* Ran once, to the end: not timed out by a skewed clock. */

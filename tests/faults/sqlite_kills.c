@@ -74,53 +74,12 @@
 
 #include "asynctask.h"
 #include "../chaos/history.h"
+#include "../chaos/util.h"
 
 /* Sequence numbers per producer process: block b holds b * SEQ_SPAN + 0..,
  * so producers never need to agree on numbers. */
 #define SEQ_SPAN INT64_C(1000000000)
 #define MAX_KIDS 4
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t mono_ms(void)
-{
-    return mono_ns() / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-/* xorshift64*: every choice follows from the printed seed. */
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * UINT64_C(2685821657736338717);
-}
-
-static uint64_t rng_below(uint64_t *s, uint64_t n)
-{
-    return n ? rng_next(s) % n : 0;
-}
 
 /* ---------------------------------------------------------------- reports */
 
@@ -151,6 +110,38 @@ static void report(struct rec r)
     /* The parent is gone or the pipe is broken: nobody to work for. */
     if (write(g_rep_fd, &r, sizeof r) != (ssize_t)sizeof r)
         _exit(3);
+}
+
+/* When a call began: the wall clock for its report (the checks compare it
+ * with leases), the monotonic one for its duration. */
+struct began {
+    int64_t wall, mono_ns;
+};
+
+static struct began began_now(void)
+{
+    return (struct began){.wall = wall_ms(), .mono_ns = mono_ns()};
+}
+
+/* Report r for a call that began at b and has just returned: t0, t1 and
+ * took_ms filled in. */
+static void report_call(struct rec r, struct began b)
+{
+    r.t0 = b.wall;
+    r.t1 = wall_ms();
+    r.took_ms = (mono_ns() - b.mono_ns) / 1000000;
+    report(r);
+}
+
+/* In a child that has opened its store: say so, or (the open failed) exit
+ * with 4 after saying why. */
+static void child_opened(int rc, const char *who, const char *uri)
+{
+    if (rc != 0) {
+        fprintf(stderr, "%s %ld: open %s: %s\n", who, (long)getpid(), uri, at_last_error());
+        _exit(4);
+    }
+    report((struct rec){.kind = R_READY});
 }
 
 static int64_t parse_seq(const at_job *j)
@@ -201,6 +192,40 @@ struct kid {
 
 static struct kid g_kids[MAX_KIDS];
 static int g_nkids;
+
+/* The reports that only say where a child is in its life (open, or done
+ * with its share): 1 when r was one of them. */
+static int kid_lifecycle(int slot, const struct rec *r)
+{
+    if (r->kind == R_READY)
+        g_kids[slot].ready = 1;
+    else if (r->kind == R_DONE)
+        g_kids[slot].done = 1;
+    else
+        return 0;
+    return 1;
+}
+
+/* A child that exited by itself: finished when it had reported DONE and
+ * exited with 0, else a crash, said on stderr as `what` in slot N. */
+static void count_exit(int slot, int status, const char *what, long *finished, long *crashes)
+{
+    if (g_kids[slot].done && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        (*finished)++;
+        return;
+    }
+    fprintf(stderr, "%s in slot %d exited with status %d before it was done\n", what, slot, status);
+    (*crashes)++;
+}
+
+/* Past the scenario's deadline: 1, after saying so. */
+static int overdue(const char *scenario, int64_t deadline, int64_t t_start)
+{
+    if (mono_ms() <= deadline)
+        return 0;
+    fprintf(stderr, "%s: not finished after %lld s\n", scenario, (long long)(deadline - t_start) / 1000);
+    return 1;
+}
 
 typedef void (*rec_fn)(int slot, struct rec *r);
 typedef void (*child_fn)(int slot, void *arg);
@@ -568,13 +593,13 @@ static void s1_send(at_store *st, at_batch *b, at_opts *o, int64_t first, int32_
             _exit(5);
     }
     report((struct rec){.kind = R_ENQ_BEGIN, .seq = first, .aux = count, .flag = resend});
-    int64_t t0 = wall_ms(), m0 = mono_ns();
+    struct began t = began_now();
     int rc = at_enqueue_batch(st, b);
     int32_t dups = 0;
     for (int32_t i = 0; rc == 0 && i < count; i++)
         dups += at_batch_status(b, (size_t)i) == AT_ERR_DUPLICATE;
-    report((struct rec){.kind = R_ENQ_END, .seq = first, .aux = count, .flag = resend, .rc = rc, .extra = dups,
-                        .t0 = t0, .t1 = wall_ms(), .took_ms = (mono_ns() - m0) / 1000000});
+    report_call((struct rec){.kind = R_ENQ_END, .seq = first, .aux = count, .flag = resend, .rc = rc, .extra = dups},
+                t);
 }
 
 static void s1_child(int slot, void *arg)
@@ -582,11 +607,7 @@ static void s1_child(int slot, void *arg)
     (void)slot;
     const struct s1_arg *a = arg;
     at_store *st;
-    if (at_store_open(&st, a->uri) != 0) {
-        fprintf(stderr, "producer %ld: open %s: %s\n", (long)getpid(), a->uri, at_last_error());
-        _exit(4);
-    }
-    report((struct rec){.kind = R_READY});
+    child_opened(at_store_open(&st, a->uri), "producer", a->uri);
     at_opts *o;
     at_batch *b;
     if (at_opts_new(&o) != 0 || at_opts_set_str(o, AT_OPT_QUEUE, "k1") != 0 || at_batch_new(&b) != 0)
@@ -986,46 +1007,39 @@ static void s2_child(int slot, void *arg)
     (void)slot;
     const struct s2_arg *a = arg;
     at_store *st;
-    if (at_store_open(&st, a->uri) != 0) {
-        fprintf(stderr, "worker %ld: open %s: %s\n", (long)getpid(), a->uri, at_last_error());
-        _exit(4);
-    }
-    report((struct rec){.kind = R_READY});
+    child_opened(at_store_open(&st, a->uri), "worker", a->uri);
     uint64_t rng = a->seed;
     const char *q[] = {"k2"};
     for (;;) {
         at_job *jobs[4];
         size_t n = 0, max = 1 + (size_t)rng_below(&rng, 4);
-        int64_t t0 = wall_ms(), m0 = mono_ns();
+        struct began t = began_now();
         int rc = at_poll(jobs, &n, st, q, 1, max, 50);
         int64_t t1 = wall_ms();
         if (rc != 0) {
-            report((struct rec){.kind = R_OP, .op = OP_POLL, .rc = rc, .t0 = t0, .t1 = t1,
-                                .took_ms = (mono_ns() - m0) / 1000000});
+            report_call((struct rec){.kind = R_OP, .op = OP_POLL, .rc = rc}, t);
             sleep_ms(2);
             continue;
         }
         /* Every claim is reported before any of them is acked. */
         for (size_t i = 0; i < n; i++)
             report((struct rec){.kind = R_CLAIM, .seq = parse_seq(jobs[i]), .token = at_job_token(jobs[i]),
-                                .t0 = t0, .t1 = t1, .started = at_job_time(jobs[i], AT_JOB_TIME_STARTED),
+                                .t0 = t.wall, .t1 = t1, .started = at_job_time(jobs[i], AT_JOB_TIME_STARTED),
                                 .lease = at_job_time(jobs[i], AT_JOB_TIME_LEASE)});
         for (size_t i = 0; i < n; i++) {
             sleep_ms((int64_t)rng_below(&rng, 3)); /* "work", and time for a kill to land */
-            t0 = wall_ms();
-            m0 = mono_ns();
+            t = began_now();
             rc = at_ack(st, at_job_id(jobs[i]), at_job_token(jobs[i]), NULL, 0);
-            report((struct rec){.kind = R_OP, .op = OP_ACK, .seq = parse_seq(jobs[i]), .token = at_job_token(jobs[i]),
-                                .rc = rc, .t0 = t0, .t1 = wall_ms(), .took_ms = (mono_ns() - m0) / 1000000});
+            report_call((struct rec){.kind = R_OP, .op = OP_ACK, .seq = parse_seq(jobs[i]),
+                                     .token = at_job_token(jobs[i]), .rc = rc},
+                        t);
             at_job_free(jobs[i]);
         }
         if (n == 0) {
-            t0 = wall_ms();
-            m0 = mono_ns();
+            t = began_now();
             int64_t left = unfinished(st, "k2");
             if (left < 0)
-                report((struct rec){.kind = R_OP, .op = OP_STATS, .rc = (int32_t)left, .t0 = t0, .t1 = wall_ms(),
-                                    .took_ms = (mono_ns() - m0) / 1000000});
+                report_call((struct rec){.kind = R_OP, .op = OP_STATS, .rc = (int32_t)left}, t);
             else if (left == 0) {
                 report((struct rec){.kind = R_DONE});
                 at_store_close(st);
@@ -1043,13 +1057,9 @@ static struct {
 static void s2_rec(int slot, struct rec *r)
 {
     struct kid *k = &g_kids[slot];
+    if (kid_lifecycle(slot, r))
+        return;
     switch (r->kind) {
-    case R_READY:
-        k->ready = 1;
-        return;
-    case R_DONE:
-        k->done = 1;
-        return;
     case R_CLAIM:
         k->holding++;
         break;
@@ -1073,12 +1083,7 @@ static void s2_rec(int slot, struct rec *r)
 
 static void s2_exit(int slot, int status)
 {
-    if (g_kids[slot].done && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-        s2.finished++;
-        return;
-    }
-    fprintf(stderr, "claim: worker in slot %d exited by itself (status %d)\n", slot, status);
-    s2.crashes++;
+    count_exit(slot, status, "claim: worker", &s2.finished, &s2.crashes);
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -1200,10 +1205,8 @@ static int scenario_claim(void)
         }
         if (live == 0)
             break;
-        if (mono_ms() > deadline) {
-            fprintf(stderr, "claim: not finished after %lld s\n", (long long)(deadline - t_start) / 1000);
+        if (overdue("claim", deadline, t_start))
             goto fail;
-        }
     }
 
     uint64_t by_state[AT_STATE_COUNT__] = {0};
@@ -1318,11 +1321,10 @@ static void s3_enqueue(struct s3_proc *x, int32_t count)
         }
     }
     report((struct rec){.kind = R_ENQ_BEGIN, .seq = first, .aux = count});
-    int64_t t0 = wall_ms(), m0 = mono_ns();
+    struct began t = began_now();
     /* No retry after AT_ERR_BUSY: the job must then not exist at all. */
     int rc = count == 1 ? at_enqueue(id, x->st, "kills.mix", p, (size_t)n, x->o) : at_enqueue_batch(x->st, x->b);
-    report((struct rec){.kind = R_ENQ_END, .seq = first, .aux = count, .rc = rc, .t0 = t0, .t1 = wall_ms(),
-                        .took_ms = (mono_ns() - m0) / 1000000});
+    report_call((struct rec){.kind = R_ENQ_END, .seq = first, .aux = count, .rc = rc}, t);
     for (int32_t i = 0; rc == 0 && i < count; i++)
         s3_remember(x, count == 1 ? id : at_batch_id(x->b, (size_t)i), first + i);
 }
@@ -1331,16 +1333,15 @@ static size_t s3_poll(struct s3_proc *x, at_job **jobs, size_t max, int64_t time
 {
     const char *q[] = {"k3"};
     size_t n = 0;
-    int64_t t0 = wall_ms(), m0 = mono_ns();
+    struct began t = began_now();
     int rc = at_poll(jobs, &n, x->st, q, 1, max, timeout_ms);
     int64_t t1 = wall_ms();
     if (rc != 0) {
-        report((struct rec){.kind = R_OP, .op = OP_POLL, .seq = -1, .rc = rc, .t0 = t0, .t1 = t1,
-                            .took_ms = (mono_ns() - m0) / 1000000});
+        report_call((struct rec){.kind = R_OP, .op = OP_POLL, .seq = -1, .rc = rc}, t);
         return 0;
     }
     for (size_t i = 0; i < n; i++)
-        report((struct rec){.kind = R_CLAIM, .seq = parse_seq(jobs[i]), .token = at_job_token(jobs[i]), .t0 = t0,
+        report((struct rec){.kind = R_CLAIM, .seq = parse_seq(jobs[i]), .token = at_job_token(jobs[i]), .t0 = t.wall,
                             .t1 = t1, .started = at_job_time(jobs[i], AT_JOB_TIME_STARTED),
                             .lease = at_job_time(jobs[i], AT_JOB_TIME_LEASE)});
     return n;
@@ -1354,7 +1355,7 @@ static void s3_finish(struct s3_proc *x, const at_job *j, int how)
     uint64_t tok = at_job_token(j);
     for (;;) {
         int32_t state = 0;
-        int64_t t0 = wall_ms(), m0 = mono_ns();
+        struct began t = began_now();
         int rc;
         if (how == OP_ACK)
             rc = at_ack(x->st, id, tok, NULL, 0);
@@ -1364,8 +1365,8 @@ static void s3_finish(struct s3_proc *x, const at_job *j, int how)
             rc = at_fail(&state, x->st, id, tok, "contend: permanent", AT_FAIL_PERMANENT);
         else
             rc = at_release(x->st, id, tok, 0);
-        report((struct rec){.kind = R_OP, .op = how, .seq = parse_seq(j), .token = tok, .rc = rc, .aux = state,
-                            .t0 = t0, .t1 = wall_ms(), .took_ms = (mono_ns() - m0) / 1000000});
+        report_call((struct rec){.kind = R_OP, .op = how, .seq = parse_seq(j), .token = tok, .rc = rc, .aux = state},
+                    t);
         if (rc != AT_ERR_BUSY)
             return;
         sleep_ms(1);
@@ -1379,10 +1380,9 @@ static void s3_cancel(struct s3_proc *x)
     size_t i = (size_t)rng_below(&x->rng, x->nids);
     for (;;) {
         int32_t pending = 0;
-        int64_t t0 = wall_ms(), m0 = mono_ns();
+        struct began t = began_now();
         int rc = at_cancel(&pending, x->st, x->ids[i]);
-        report((struct rec){.kind = R_OP, .op = OP_CANCEL, .seq = x->seqs[i], .rc = rc, .aux = pending, .t0 = t0,
-                            .t1 = wall_ms(), .took_ms = (mono_ns() - m0) / 1000000});
+        report_call((struct rec){.kind = R_OP, .op = OP_CANCEL, .seq = x->seqs[i], .rc = rc, .aux = pending}, t);
         if (rc != AT_ERR_BUSY)
             return;
         sleep_ms(1);
@@ -1397,19 +1397,16 @@ static void s3_child(int slot, void *arg)
     for (;;) {
         /* Opening checks the schema in a write transaction: BUSY there is
          * documented as well, and is tried again like any other call. */
-        int64_t t0 = wall_ms(), m0 = mono_ns();
+        struct began t = began_now();
         int rc = at_store_open(&x.st, a->uri);
         if (rc == 0)
             break;
-        report((struct rec){.kind = R_OP, .op = OP_OPEN, .seq = -1, .rc = rc, .t0 = t0, .t1 = wall_ms(),
-                            .took_ms = (mono_ns() - m0) / 1000000});
-        if (rc != AT_ERR_BUSY) {
-            fprintf(stderr, "contender %ld: open %s: %s\n", (long)getpid(), a->uri, at_last_error());
-            _exit(4);
-        }
+        report_call((struct rec){.kind = R_OP, .op = OP_OPEN, .seq = -1, .rc = rc}, t);
+        if (rc != AT_ERR_BUSY)
+            child_opened(rc, "contender", a->uri); /* exits */
         sleep_ms(1);
     }
-    report((struct rec){.kind = R_READY});
+    child_opened(0, "contender", a->uri);
     /* Short leases and tiny backoffs: retries and expiries happen within
      * the run; three attempts, so some jobs end DEAD by retries. */
     if (at_opts_new(&x.o) != 0 || at_opts_set_str(x.o, AT_OPT_QUEUE, "k3") != 0 ||
@@ -1449,11 +1446,10 @@ static void s3_child(int slot, void *arg)
         }
         if (n > 0)
             continue;
-        int64_t t0 = wall_ms(), m0 = mono_ns();
+        struct began t = began_now();
         int64_t left = unfinished(x.st, "k3");
         if (left < 0)
-            report((struct rec){.kind = R_OP, .op = OP_STATS, .seq = -1, .rc = (int32_t)left, .t0 = t0,
-                                .t1 = wall_ms(), .took_ms = (mono_ns() - m0) / 1000000});
+            report_call((struct rec){.kind = R_OP, .op = OP_STATS, .seq = -1, .rc = (int32_t)left}, t);
         else if (left == 0)
             break;
     }
@@ -1500,13 +1496,9 @@ static void s3_check_rc(const struct rec *r)
 static void s3_rec(int slot, struct rec *r)
 {
     struct kid *k = &g_kids[slot];
+    if (kid_lifecycle(slot, r))
+        return;
     switch (r->kind) {
-    case R_READY:
-        k->ready = 1;
-        return;
-    case R_DONE:
-        k->done = 1;
-        return;
     case R_ENQ_BEGIN:
         k->open_batch = enq_begin(&s3.e, k->block, r->seq, r->aux);
         return;
@@ -1540,12 +1532,7 @@ static void s3_rec(int slot, struct rec *r)
 
 static void s3_exit(int slot, int status)
 {
-    if (g_kids[slot].done && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-        s3.finished++;
-        return;
-    }
-    fprintf(stderr, "contend: process in slot %d exited with status %d before it was done\n", slot, status);
-    s3.crashes++;
+    count_exit(slot, status, "contend: process", &s3.finished, &s3.crashes);
 }
 
 struct s3_check {
@@ -1603,10 +1590,8 @@ static int scenario_contend(void)
             live += g_kids[i].pid != 0;
         if (live == 0)
             break;
-        if (mono_ms() > deadline) {
-            fprintf(stderr, "contend: not finished after %lld s\n", (long long)(deadline - t_start) / 1000);
+        if (overdue("contend", deadline, t_start))
             goto fail;
-        }
     }
 
     struct hist *h = enq_history(&s3.e);
@@ -1725,7 +1710,7 @@ int main(int argc, char **argv)
     g_scale = env_long("AT_FAULT_SCALE", 1, 1, 1000);
     uint64_t seed = (uint64_t)env_long("AT_FAULT_SEED", 0, 0, LONG_MAX);
     if (seed == 0)
-        seed = ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16)) & (uint64_t)LONG_MAX;
+        seed = seed_default() & (uint64_t)LONG_MAX;
     if (seed == 0)
         seed = 1;
     const char *tmp = getenv("TMPDIR");
