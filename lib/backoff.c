@@ -37,12 +37,18 @@ int64_t at__backoff_ms(uint32_t attempt, int64_t base_ms, int64_t cap_ms, int32_
         d = d > cap_ms / 2 ? cap_ms : d * 2;
     if (d > cap_ms)
         d = cap_ms;
+    if (d < 0) /* a cap below zero: only a policy read from a damaged store */
+        d = 0;
     if (jitter > 0) {
-        /* U in [0,1) with 53 bits; the reduction is floor(d * j/1000 * U). */
+        /* U in [0,1) with 53 bits; the reduction is floor(d * j/1000 * U).
+         * The permille is clamped and the cut bounded in double before the
+         * conversion: a policy read from a store need not be in range, and
+         * converting an out-of-range double is undefined. */
+        if (jitter > 1000)
+            jitter = 1000;
         double u = (double)(r >> 11) * (1.0 / 9007199254740992.0);
-        int64_t cut = (int64_t)((double)d * (jitter / 1000.0) * u);
-        if (cut > d)
-            cut = d;
+        double c = (double)d * (jitter / 1000.0) * u;
+        int64_t cut = c >= (double)d ? d : (int64_t)c;
         d -= cut;
     }
     return d;

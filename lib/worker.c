@@ -87,6 +87,7 @@ struct at_worker {
     int stop_pipe[2];
     int ready_pipe[2];
     at_job *slot; /* event mode: one claimed job waiting for run_ready */
+    int64_t slot_touch; /* mono ms: when the keeper renews the slot job's lease */
     atomic_int stopping;
     _Atomic uint64_t started_n, succeeded_n, failed_n, released_n;
 };
@@ -577,6 +578,25 @@ static int64_t keep(at_worker *w)
     int64_t now = mono_ms(), next = now + 1000;
     int64_t wall = 0;
     at_store_now(&wall, w->st);
+    /* Event mode: a job claimed for the host's loop holds its lease while it
+     * waits for at_worker_run_ready, however late that comes. */
+    if (w->slot && now >= w->slot_touch) {
+        at_job *j = w->slot;
+        int rc = at_touch(w->st, at_job_id(j), at_job_token(j), 0);
+        if (rc == AT_ERR_CANCELLED || rc == AT_ERR_STALE || rc == AT_ERR_NOTFOUND) {
+            /* Not ours to run any more: the slot makes room for the next. */
+            w->slot = NULL;
+            atomic_fetch_sub(&find_queue(w, at_job_queue(j))->running, 1);
+            if (rc == AT_ERR_CANCELLED)
+                emit(w, AT_EVENT_CANCELLED, j, NULL);
+            at_job_free(j);
+            pthread_cond_broadcast(&w->cv);
+        } else {
+            w->slot_touch = now + (rc == 0 ? j->info.lease_ms / 3 : 200);
+        }
+    }
+    if (w->slot && w->slot_touch < next)
+        next = w->slot_touch;
     for (at_ctx *c = w->running; c; c = c->next) {
         if (atomic_load(&c->done_elsewhere))
             continue;
@@ -833,9 +853,14 @@ static void *claimer_thread(void *arg)
             break;
         }
         w->slot = job;
+        w->slot_touch = mono_ms() + job->info.lease_ms / 3;
         pthread_mutex_unlock(&w->mu);
         ssize_t r = write(w->ready_pipe[1], "r", 1);
         (void)r; /* already readable */
+        /* The keeper re-plans (as for a running job): a short lease is
+         * renewed in time even if the host's loop is slow to come. */
+        r = write(w->stop_pipe[1], "k", 1);
+        (void)r;
     }
     pthread_mutex_lock(&w->mu);
     w->nthreads_live--;

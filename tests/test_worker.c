@@ -397,6 +397,41 @@ START_TEST(event_loop_mode_runs_jobs_in_the_callers_thread)
 }
 END_TEST
 
+/* A job claimed for the host's loop keeps its lease while the loop is late
+ * to call at_worker_run_ready: nobody else claims it, and it runs once. */
+START_TEST(event_loop_mode_holds_the_lease_of_a_job_the_loop_has_not_run_yet)
+{
+    char id[AT_ID_SIZE];
+    at_worker *w = worker("q.evl", 1);
+    ck_assert_int_eq(at_worker_handle(w, "*", h_echo, NULL), 0);
+    int fd = at_worker_fd(w);
+    ck_assert_int_ge(fd, 0);
+    enqueue("q.evl", "e", "x", 300, id);
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    ck_assert_int_eq(poll(&p, 1, 5000), 1); /* claimed into the slot */
+    ck_assert_int_eq(state_of(id), AT_STATE_RUNNING);
+    /* Four lease periods late: an unrenewed lease would have expired. */
+    int64_t end = mono_ms() + 1200;
+    while (mono_ms() < end) {
+        at_job *other[1];
+        size_t n = 0;
+        const char *q[1] = {"q.evl"};
+        ck_assert_int_eq(at_poll(other, &n, st, q, 1, 1, 0), 0);
+        ck_assert_msg(n == 0, "the slot's job was claimed by another poller: its lease ran out");
+        sleep_ms(50);
+    }
+    size_t ran = 0;
+    ck_assert_int_eq(at_worker_run_ready(&ran, w, 1), 0);
+    ck_assert_uint_eq(ran, 1);
+    ck_assert_int_eq(state_of(id), AT_STATE_SUCCEEDED);
+    at_job *j;
+    ck_assert_int_eq(at_get(&j, st, id), 0);
+    ck_assert_uint_eq(at_job_attempts(j), 1);
+    at_job_free(j);
+    finish(w);
+}
+END_TEST
+
 START_TEST(a_paused_queue_is_not_claimed_until_resumed)
 {
     char id[AT_ID_SIZE];
@@ -503,6 +538,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, stop_gives_back_unfinished_jobs_at_once_and_they_run_once_more);
     tcase_add_test(tc, stop_is_safe_from_a_signal_handler);
     tcase_add_test(tc, event_loop_mode_runs_jobs_in_the_callers_thread);
+    tcase_add_test(tc, event_loop_mode_holds_the_lease_of_a_job_the_loop_has_not_run_yet);
     tcase_add_test(tc, a_paused_queue_is_not_claimed_until_resumed);
     tcase_add_test(tc, a_rate_limit_holds_for_the_queue);
     tcase_add_test(tc, the_store_hook_sees_enqueues_and_every_workers_events);

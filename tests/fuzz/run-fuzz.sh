@@ -10,6 +10,12 @@
 # corpus directory, with the fix, as a regression test (`make check` replays
 # it).
 #
+# $FUZZ_SEED (empty: libFuzzer picks one) fixes the random stream, and the
+# grown corpora start empty: CI uses a fixed seed so that its bounded runs
+# repeat the runs a developer checked with the same seed and a longer time
+# (the first executions of a longer run are those of a shorter one, but for
+# paths whose coverage depends on timing).
+#
 # From the Makefile: CPPFLAGS_ALL (defines and include paths), DEP_CFLAGS and
 # DEP_LIBS (sqlite3, hiredis).
 set -u
@@ -19,6 +25,7 @@ work=$build/fuzz-work
 cc=${FUZZ_CC:-clang}
 secs=${FUZZ_SECONDS:-20}
 par=${FUZZ_PARALLEL:-1}
+seed=${FUZZ_SEED:-}
 cppflags=${CPPFLAGS_ALL:--I$build -I$src/include -I$src/lib -D_GNU_SOURCE -DHAVE_CONFIG_H}
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 cflags="-std=c11 -g -O1 -pthread $san -DAT_BUILDING_LIBRARY $cppflags ${DEP_CFLAGS:-}"
@@ -97,9 +104,16 @@ done
 # not worth a warning.
 run_one() {
   t=$1
+  if [ -n "$seed" ]; then
+    rm -rf "$work/corpus/$t"
+    seedopt=-seed=$seed
+  else
+    seedopt=
+  fi
   mkdir -p "$work/corpus/$t"
+  # shellcheck disable=SC2086  # seedopt is empty or one word
   AT_REDIS_WARN=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    "$work/fuzz_$t" -max_total_time="$secs" -max_len="$(max_len_of "$t")" -timeout=10 -rss_limit_mb=2048 \
+    "$work/fuzz_$t" $seedopt -max_total_time="$secs" -max_len="$(max_len_of "$t")" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$work/crash-$t-" "$work/corpus/$t" "$src/tests/fuzz/$t" \
     >"$work/$t.log" 2>&1
   echo $? >"$work/$t.rc"
