@@ -8,6 +8,7 @@ number of seconds.  Naive datetimes are refused rather than guessed at.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import TypeVar
 
 from ._lib import TIME_NONE
 
@@ -40,3 +41,26 @@ def to_ms(d: Duration, what: str = "duration") -> int:
     if isinstance(d, bool) or not isinstance(d, (int, float)):
         raise TypeError(f"{what} must be a timedelta or a number of seconds, not {type(d).__name__}")
     return round(d * 1000)
+
+
+_O = TypeVar("_O", bound="Owned")
+
+
+class Owned:
+    """A Python object that owns one C handle in ``self._h`` and frees it in
+    ``close()`` (idempotent): usable in ``with``, and closed when collected."""
+
+    _h: object = None
+
+    def close(self) -> None:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def __enter__(self: _O) -> _O:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_h", None):
+            self.close()

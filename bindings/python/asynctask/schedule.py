@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from . import _lib
 from ._lib import lib
-from ._util import Duration, from_datetime, to_datetime, to_ms
+from ._util import Duration, Owned, from_datetime, to_datetime, to_ms
 from .errors import Misuse, error
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ def cron_next(expr: str, after: datetime, tz: str | None = None) -> datetime:
     return to_datetime(v.value)  # type: ignore[return-value]
 
 
-class Scheduler:
+class Scheduler(Owned):
     """A running scheduler (``at_scheduler_start``): competes for the store's
     scheduler lease and, while it leads, fires the unpaused schedules.
 
@@ -194,12 +194,3 @@ class Scheduler:
 
     stop = close
 
-    def __enter__(self) -> Scheduler:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        if getattr(self, "_h", None):
-            self.close()

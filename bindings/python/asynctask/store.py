@@ -18,7 +18,7 @@ from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from . import _lib
 from ._lib import lib
-from ._util import Duration, from_datetime, to_datetime, to_ms
+from ._util import Duration, Owned, from_datetime, to_datetime, to_ms
 from .errors import Duplicate, InvalidArgument, Misuse, check, error
 from .job import STATES, Job, state_value, take_array
 
@@ -110,7 +110,7 @@ class ManualClock:
             lib.at_clock_free(self._h)  # refused, and leaked, while a store uses it
 
 
-class Store:
+class Store(Owned):
     """An open job store (``at_store_open``).
 
     URIs: ``memory:``, ``sqlite:PATH[?sync=full|normal]``,
@@ -163,15 +163,6 @@ class Store:
             h, self._h = self._h, None
             lib.at_store_close(h)
 
-    def __enter__(self) -> Store:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        if getattr(self, "_h", None):
-            self.close()
 
     def __repr__(self) -> str:
         return f"<Store {self.uri!r}{' closed' if self.closed else ''}>"

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 from . import _lib
 from ._lib import lib
-from ._util import Duration, to_datetime, to_ms
+from ._util import Duration, Owned, to_datetime, to_ms
 from .errors import InvalidArgument, Misuse
 from .job import Job
 
@@ -145,7 +145,7 @@ def _close_live_workers() -> None:
         w.close()
 
 
-class Worker:
+class Worker(Owned):
     """Runs handlers for job types on a pool of library threads.
 
     Make it with :meth:`Store.worker`, register handlers with
@@ -316,15 +316,6 @@ class Worker:
         self._store._children.discard(self)
         _live_workers.discard(self)
 
-    def __enter__(self) -> Worker:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        if getattr(self, "_h", None):
-            self.close()
 
 
 def _run_handler(fn: Handler, store: Store, ctx_ptr: int) -> int:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from . import _lib
 from ._lib import lib
-from ._util import Duration
+from ._util import Duration, Owned
 from .errors import InvalidArgument, Misuse, error
 from .job import PARENT_POLICIES
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .store import Store
 
 
-class Workflow:
+class Workflow(Owned):
     """A set of nodes (named jobs) and the dependencies between them."""
 
     def __init__(self, store: Store | None = None) -> None:
@@ -146,12 +146,3 @@ class Workflow:
             h, self._h = self._h, None
             lib.at_workflow_free(h)
 
-    def __enter__(self) -> Workflow:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        if getattr(self, "_h", None):
-            self.close()
