@@ -92,6 +92,20 @@ static void check_job(const at_job *j)
         abort();
 }
 
+/* A listing page: at most max jobs, each well-formed, and a terminated
+ * cursor; the jobs are freed. */
+static void check_page(int rc, at_job **jobs, size_t n, size_t max, const char *cursor)
+{
+    if (rc != 0)
+        return;
+    if (n > max || !memchr(cursor, '\0', AT_CURSOR_SIZE))
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        check_job(jobs[i]);
+        at_job_free(jobs[i]);
+    }
+}
+
 /* What the calls of one input remember from earlier replies. */
 struct state {
     char id[AT_ID_SIZE];
@@ -241,12 +255,7 @@ static void run_op(at_store *st, struct state *s, char op)
         memset(cursor, 'x', sizeof cursor);
         rc = at_list(jobs, &n, cursor, st, "q1", AT_STATE_ANY, NULL, 3);
         expect(rc, op, NULL);
-        if (rc == 0 && (n > 3 || !memchr(cursor, '\0', sizeof cursor)))
-            abort();
-        for (size_t i = 0; rc == 0 && i < n; i++) {
-            check_job(jobs[i]);
-            at_job_free(jobs[i]);
-        }
+        check_page(rc, jobs, n, 3, cursor);
         break;
     }
     case 'R': {
@@ -434,12 +443,7 @@ static void run_op(at_store *st, struct state *s, char op)
         char cursor[AT_CURSOR_SIZE];
         rc = at_workflow_jobs(jobs, &n, cursor, st, s->wf[0] ? s->wf : FIXED_ID, NULL, 3);
         expect(rc, op, k_notfound);
-        if (rc == 0 && (n > 3 || !memchr(cursor, '\0', sizeof cursor)))
-            abort();
-        for (size_t i = 0; rc == 0 && i < n; i++) {
-            check_job(jobs[i]);
-            at_job_free(jobs[i]);
-        }
+        check_page(rc, jobs, n, 3, cursor);
         break;
     }
     default: /* not an operation: fuzzers spend little on these */
