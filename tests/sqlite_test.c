@@ -12,8 +12,9 @@
  *              another without busy polling (ADR 0007)
  *   env        unwritable directory, a file that is not a database, another
  *              application's database, a corrupt database, a lock held
- *              beyond busy_timeout, a full disk (RLIMIT_FSIZE), a newer
- *              schema, URI errors, file mode 0600, network file systems
+ *              beyond busy_timeout, processes opening a new file at once,
+ *              a full disk (RLIMIT_FSIZE), a newer schema, URI errors,
+ *              file mode 0600, network file systems
  *   schedules  schedules and the scheduler lease survive reopening the
  *              file; two handles (connections, as two processes have)
  *              compete for the lease and get growing tokens; a firing with
@@ -707,6 +708,61 @@ START_TEST(lock_held_beyond_busy_timeout_is_busy_then_clears)
     ck_assert_int_eq(at_enqueue(NULL, s, "b", NULL, 0, NULL), 0);
     ck_assert_uint_eq(count_state(s, AT_STATE_ANY), 1);
     at_store_close(s);
+}
+END_TEST
+
+/* An opener process: waits for the go byte, opens the store, enqueues one
+ * job, and writes its return code and error text to the pipe. */
+static void opener_child(void *arg, int fd)
+{
+    int go = *(int *)arg;
+    char c, uri[800], msg[256] = "";
+    snprintf(uri, sizeof uri, "sqlite:%s?busy_timeout=5000", g_db);
+    if (read(go, &c, 1) != 1)
+        _exit(3);
+    at_store *s = NULL;
+    int32_t rc = at_store_open(&s, uri);
+    if (rc == 0)
+        rc = at_enqueue(NULL, s, "first", NULL, 0, NULL);
+    if (rc)
+        snprintf(msg, sizeof msg, "%s", at_last_error());
+    at_store_close(s);
+    if (write(fd, &rc, sizeof rc) != sizeof rc || write(fd, msg, sizeof msg) != sizeof msg)
+        _exit(4);
+}
+
+/* Processes that open a new store file at the same moment all switch it to
+ * WAL, and SQLite refuses all but one of those switches with SQLITE_BUSY
+ * without calling the busy handler (measured: 37 of 800 openers, after
+ * 0.1 ms, on SQLite 3.40).  The others must wait within their busy_timeout
+ * like for any other lock, not fail (seen in CI: a producer of
+ * tests/faults/sqlite_kills refused at open with "database is locked"). */
+START_TEST(processes_opening_a_new_file_at_once_all_open_it)
+{
+    enum { OPENERS = 4, ROUNDS = 25 };
+    for (int round = 0; round < ROUNDS; round++) {
+        snprintf(g_db, sizeof g_db, "%s/new%d.db", g_dir, round);
+        int go[2], ofd[OPENERS], status;
+        ck_assert_int_eq(pipe(go), 0);
+        pid_t opid[OPENERS];
+        for (int i = 0; i < OPENERS; i++)
+            opid[i] = spawn(opener_child, &go[0], &ofd[i]);
+        ck_assert_int_eq(write(go[1], "gggg", OPENERS), OPENERS); /* all start together */
+        close(go[0]);
+        close(go[1]);
+        for (int i = 0; i < OPENERS; i++) {
+            int32_t rc = -1;
+            char msg[256] = "";
+            ck_assert_int_eq(read(ofd[i], &rc, sizeof rc), (ssize_t)sizeof rc);
+            ck_assert_int_eq(read(ofd[i], msg, sizeof msg), (ssize_t)sizeof msg);
+            close(ofd[i]);
+            ck_assert_int_eq(waitpid(opid[i], &status, 0), opid[i]);
+            ck_assert_msg(rc == 0, "round %d opener %d: %s (%s)", round, i, at_err_name(rc), msg);
+        }
+        at_store *s = open_uri(NULL);
+        ck_assert_uint_eq(count_state(s, AT_STATE_ANY), OPENERS);
+        at_store_close(s);
+    }
 }
 END_TEST
 
@@ -1923,6 +1979,7 @@ int main(void)
     tcase_add_test(tc, another_applications_database_is_refused_untouched);
     tcase_add_test(tc, corrupt_database_gives_corrupt_errors_not_crashes);
     tcase_add_test(tc, lock_held_beyond_busy_timeout_is_busy_then_clears);
+    tcase_add_test(tc, processes_opening_a_new_file_at_once_all_open_it);
     tcase_add_test(tc, full_disk_is_full_or_io_and_keeps_every_committed_batch);
     tcase_add_test(tc, newer_schema_is_unsupported);
     tcase_add_test(tc, uri_errors_are_refused);
