@@ -954,6 +954,8 @@ static int sched_fired(at_store *s, const char *name, int64_t fire_at, const cha
 }
 
 #define JOB_A "01HF0000000000000000000000"
+/* SCHEMA_VERSION of backends/sqlite.c: what every upgrade ends at. */
+#define SCHEMA_NOW 6
 #define JOB_B "01HF0000000000000000000001"
 
 START_TEST(schedules_and_the_lease_survive_closing_and_reopening)
@@ -1156,7 +1158,7 @@ START_TEST(version_1_file_is_upgraded_in_place_keeping_its_jobs)
 {
     make_old_store(1);
     at_store *s = open_uri(NULL);
-    ck_assert_int_eq(user_version(g_db), 5);
+    ck_assert_int_eq(user_version(g_db), SCHEMA_NOW);
     assert_old_job(s);
     add_schedule(s, "hourly", "0 * * * *", 1);
     uint64_t token = 0;
@@ -1172,7 +1174,7 @@ START_TEST(version_2_file_is_upgraded_in_place_and_its_jobs_can_be_parents)
 {
     make_old_store(2);
     at_store *s = open_uri(NULL);
-    ck_assert_int_eq(user_version(g_db), 5);
+    ck_assert_int_eq(user_version(g_db), SCHEMA_NOW);
     assert_old_job(s);
     /* A row written before the workflow columns existed is a parent like
      * any other: its ack releases the new child. */
@@ -1781,7 +1783,7 @@ START_TEST(version_3_file_is_upgraded_in_place_for_worker_support)
 {
     make_old_store(3);
     at_store *s = open_uri(NULL);
-    ck_assert_int_eq(user_version(g_db), 5);
+    ck_assert_int_eq(user_version(g_db), SCHEMA_NOW);
     assert_old_job(s);
     /* The queue made before the flag existed reads "not paused". */
     assert_paused(s, "default", 0);
@@ -1813,7 +1815,7 @@ START_TEST(version_4_file_is_upgraded_in_place_and_keeps_its_jobs)
 {
     make_old_store(4);
     at_store *s = open_uri(NULL);
-    ck_assert_int_eq(user_version(g_db), 5);
+    ck_assert_int_eq(user_version(g_db), SCHEMA_NOW);
     assert_old_job(s);
     /* New jobs carry their traceparent, through enqueue and workflow
      * submit, and a plain one still has none. */
@@ -1838,7 +1840,7 @@ START_TEST(version_4_file_is_upgraded_in_place_and_keeps_its_jobs)
 
     /* Reopened: the file is not upgraded twice and everything is kept. */
     s = open_uri(NULL);
-    ck_assert_int_eq(user_version(g_db), 5);
+    ck_assert_int_eq(user_version(g_db), SCHEMA_NOW);
     at_job *j;
     ck_assert_int_eq(at_get(&j, s, traced), 0);
     ck_assert_str_eq(at_job_traceparent(j), TRACEPARENT);
@@ -1949,6 +1951,98 @@ START_TEST(every_statement_searches_jobs_through_an_index)
 }
 END_TEST
 
+/* A workflow job a release of version 5 wrote: its insert trigger added
+ * the membership row and the count (version 6 drops that trigger). */
+#define OLD_WF "01HF00000000000000000000WF"
+#define OLD_WF_JOB "01HF0000000000000000000WJ1"
+
+START_TEST(version_5_file_is_upgraded_and_workflows_are_counted_without_the_insert_trigger)
+{
+    make_old_store(5);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(g_db, &db), SQLITE_OK);
+    uint8_t wf[16], id[16];
+    ck_assert_int_eq(at_id_parse(wf, OLD_WF), 0);
+    ck_assert_int_eq(at_id_parse(id, OLD_WF_JOB), 0);
+    sqlite3_stmt *st;
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "INSERT INTO jobs(id, qid, state, priority, run_at, attempts, max_attempts,"
+                                        " token, created_at, updated_at, lease_ms, backoff_base_ms, backoff_cap_ms,"
+                                        " backoff_jitter, cancel_req, type, payload, workflow, node)"
+                                        " VALUES(?1, 1, 3, 0, ?3, 0, 3, 0, ?3, ?3, 30000, 1000, 60000, 0, 0, 'old',"
+                                        " x'78', ?2, 'n')",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, wf, 16, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, T0 + 1);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    ck_assert_int_eq(sqlite3_exec(db, "UPDATE queues SET n3 = n3 + 1 WHERE qid = 1", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    at_store *s = open_uri(NULL);
+    ck_assert_int_eq(user_version(g_db), SCHEMA_NOW);
+    ck_assert_int_eq(sqlite3_open(g_db, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE name = 'jobs_wf_insert'", -1,
+                                        &st, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    ck_assert_int_eq(sqlite3_column_int(st, 0), 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+
+    /* The old workflow keeps what the trigger wrote. */
+    int32_t done, failed;
+    uint64_t counts[AT_STATE_COUNT__];
+    ck_assert_int_eq(at_workflow_status(&done, &failed, counts, s, OLD_WF), 0);
+    ck_assert_uint_eq(counts[AT_STATE_READY], 1);
+    ck_assert_int_eq(done, 0);
+
+    /* A new workflow gets its membership and counts from submit itself; a
+     * plain job is in none. */
+    at_workflow *w;
+    ck_assert_int_eq(at_workflow_new(&w), 0);
+    ck_assert_int_eq(at_workflow_add(w, "a", "step", NULL, 0, NULL), 0);
+    ck_assert_int_eq(at_workflow_add(w, "b", "step", NULL, 0, NULL), 0);
+    ck_assert_int_eq(at_workflow_depend(w, "b", "a"), 0);
+    char wf_id[AT_ID_SIZE], node_a[AT_ID_SIZE];
+    submit_wf(wf_id, s, w);
+    snprintf(node_a, sizeof node_a, "%s", at_workflow_job_id(w, "a"));
+    at_workflow_free(w);
+    ck_assert_int_eq(at_enqueue(NULL, s, "plain", NULL, 0, NULL), 0);
+    ck_assert_int_eq(at_workflow_status(&done, &failed, counts, s, wf_id), 0);
+    ck_assert_uint_eq(counts[AT_STATE_READY], 1);
+    ck_assert_uint_eq(counts[AT_STATE_WAITING], 1);
+    at_job *members[4];
+    size_t n = 0;
+    char cursor[AT_ID_SIZE];
+    ck_assert_int_eq(at_workflow_jobs(members, &n, cursor, s, wf_id, NULL, 4), 0);
+    ck_assert_uint_eq(n, 2);
+    for (size_t i = 0; i < n; i++)
+        at_job_free(members[i]);
+
+    /* The update trigger still follows both workflows' jobs. */
+    const char *q[] = {"default"};
+    at_job *claimed[8];
+    ck_assert_int_eq(at_poll(claimed, &n, s, q, 1, 8, 0), 0);
+    ck_assert_uint_eq(n, 4); /* JOB_A, OLD_WF_JOB, a, plain */
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_int_eq(at_ack(s, at_job_id(claimed[i]), at_job_token(claimed[i]), NULL, 0), 0);
+        at_job_free(claimed[i]);
+    }
+    ck_assert_int_eq(at_workflow_status(&done, &failed, counts, s, OLD_WF), 0);
+    ck_assert_uint_eq(counts[AT_STATE_SUCCEEDED], 1);
+    ck_assert_int_eq(done, 1);
+    ck_assert_int_eq(at_workflow_status(&done, &failed, counts, s, wf_id), 0);
+    ck_assert_uint_eq(counts[AT_STATE_SUCCEEDED], 1);
+    ck_assert_uint_eq(counts[AT_STATE_READY], 1); /* b, released by a's ack */
+    ck_assert_uint_eq(counts[AT_STATE_WAITING], 0);
+    at_store_close(s);
+    assert_integrity(g_db);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ suite */
 
 static TCase *tcase(const char *name, int timeout)
@@ -2011,6 +2105,7 @@ int main(void)
     suite_add_tcase(s, tc);
     tc = tcase("trace_context", 30);
     tcase_add_test(tc, version_4_file_is_upgraded_in_place_and_keeps_its_jobs);
+    tcase_add_test(tc, version_5_file_is_upgraded_and_workflows_are_counted_without_the_insert_trigger);
     suite_add_tcase(s, tc);
     tc = tcase("plans", 30);
     tcase_add_test(tc, every_statement_searches_jobs_through_an_index);

@@ -68,7 +68,7 @@
  * file as an older release made it. */
 const char *at__sqlite_schema_step(size_t v);
 
-#define SCHEMA_VERSION 5 /* backends/sqlite.c */
+#define SCHEMA_VERSION 6 /* backends/sqlite.c */
 #define APPLICATION_ID 0x6174736b
 
 /* ------------------------------------------------------------- reporting */
