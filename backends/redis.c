@@ -597,6 +597,8 @@ static int discover(at_backend *be)
         } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
                    r->element[1]->type == REDIS_REPLY_STRING && r->element[0]->len > 0 &&
                    r->element[0]->len < sizeof be->host &&
+                   /* A NUL inside would cut the host short: dial "" or a prefix. */
+                   !memchr(r->element[0]->str, '\0', r->element[0]->len) &&
                    parse_int(&port, r->element[1]->str, r->element[1]->len, 1, 65535) == 0) {
             pthread_mutex_lock(&be->mu);
             memcpy(be->host, r->element[0]->str, r->element[0]->len);
