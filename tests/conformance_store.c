@@ -528,6 +528,64 @@ START_TEST(list_pages_through_25_jobs_10_at_a_time)
 }
 END_TEST
 
+/* Listing by each state a plain job can be in gives exactly that state's
+ * jobs, oldest first, over pages of 2.  A store may read a state's own index
+ * for this when it is small beside the queue (Redis does, under a quarter,
+ * with SUCCEEDED and CANCELLED sharing one index): 3 jobs of each state and
+ * 10 SCHEDULED ones take both ways there.  The states' jobs are created
+ * interleaved. */
+START_TEST(list_by_each_state_gives_exactly_its_jobs_over_several_pages)
+{
+    enum { NSTATES = 6, MOST = 10 };
+    static const int32_t states[NSTATES] = {AT_STATE_READY,     AT_STATE_SCHEDULED, AT_STATE_RUNNING,
+                                            AT_STATE_SUCCEEDED, AT_STATE_DEAD,      AT_STATE_CANCELLED};
+    static const int per[NSTATES] = {3, MOST, 3, 3, 3, 3};
+    char want[NSTATES][MOST][AT_ID_SIZE];
+    const char *q = CT_Q("q");
+    at_opts *now = ct_opts(q), *later = ct_opts(q), *first = ct_opts(q);
+    ct_set(later, AT_OPT_RUN_AT, ct_now() + 3600000);
+    ct_set(first, AT_OPT_PRIORITY, 100); /* claimed at once, before the READY ones */
+    ct_set(first, AT_OPT_LEASE_MS, 3600000);
+    for (int r = 0; r < MOST; r++) {
+        for (int k = 0; k < NSTATES; k++) {
+            if (r >= per[k])
+                continue;
+            char *id = want[k][r];
+            int32_t st = states[k];
+            ct_enqueue(id, st == AT_STATE_READY || st == AT_STATE_CANCELLED ? now
+                           : st == AT_STATE_SCHEDULED                        ? later
+                                                                             : first);
+            if (st == AT_STATE_CANCELLED) {
+                ck_assert_int_eq(at_cancel(NULL, ct_store, id), 0);
+            } else if (st == AT_STATE_RUNNING || st == AT_STATE_SUCCEEDED || st == AT_STATE_DEAD) {
+                at_job *j = ct_claim(q);
+                ck_assert_str_eq(at_job_id(j), id);
+                if (st == AT_STATE_SUCCEEDED)
+                    ck_assert_int_eq(at_ack(ct_store, id, at_job_token(j), NULL, 0), 0);
+                else if (st == AT_STATE_DEAD)
+                    ck_assert_int_eq(at_fail(NULL, ct_store, id, at_job_token(j), "gone", AT_FAIL_PERMANENT), 0);
+            }
+        }
+    }
+    for (int k = 0; k < NSTATES; k++) {
+        char cursor[AT_CURSOR_SIZE] = "", next[AT_CURSOR_SIZE];
+        int seen = 0, pages = 0;
+        do {
+            at_job *jobs[2];
+            size_t n = list_page(jobs, next, q, states[k], cursor, 2);
+            for (size_t i = 0; i < n; i++) {
+                ck_assert_msg(seen < per[k], "%s: more than %d jobs listed", at_state_name(states[k]), per[k]);
+                ck_assert_str_eq(at_job_id(jobs[i]), want[k][seen]);
+                ck_assert_int_eq(at_job_state(jobs[i]), states[k]);
+                seen++;
+            }
+            memcpy(cursor, next, sizeof cursor);
+        } while (cursor[0] != '\0' && ++pages < 2 * MOST);
+        ck_assert_msg(seen == per[k], "%s: %d of %d jobs listed", at_state_name(states[k]), seen, per[k]);
+    }
+}
+END_TEST
+
 START_TEST(list_pages_have_no_duplicates_or_gaps_while_jobs_change_state)
 {
     char ids[25][AT_ID_SIZE];
@@ -644,6 +702,7 @@ TCase *ct_tcase_list(void)
     tcase_add_test(tc, list_filters_by_queue_and_state);
     tcase_add_test(tc, list_returns_the_oldest_id_first);
     tcase_add_test(tc, list_pages_through_25_jobs_10_at_a_time);
+    tcase_add_test(tc, list_by_each_state_gives_exactly_its_jobs_over_several_pages);
     tcase_add_test(tc, list_pages_have_no_duplicates_or_gaps_while_jobs_change_state);
     tcase_add_test(tc, list_limit_zero_is_inval);
     tcase_add_test(tc, list_limit_over_10000_is_inval);
