@@ -1099,6 +1099,30 @@ static int64_t user_version(const char *path)
     return v;
 }
 
+/* Insert a READY job of type "old" in queue 1 as an older release wrote
+ * it, with the columns of version 1, plus the workflow ones (version 3 on)
+ * when `wf` is not NULL. */
+static void insert_old_job(sqlite3 *db, const char *job_id, int64_t run_at, const char *wf)
+{
+    uint8_t id[16], w[16];
+    ck_assert_int_eq(at_id_parse(id, job_id), 0);
+    ck_assert(!wf || at_id_parse(w, wf) == 0);
+    char sql[600];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO jobs(id, qid, state, priority, run_at, attempts, max_attempts, token, created_at,"
+             " updated_at, lease_ms, backoff_base_ms, backoff_cap_ms, backoff_jitter, cancel_req, type, payload%s)"
+             " VALUES(?1, 1, 3, 0, ?2, 0, 3, 0, ?2, ?2, 30000, 1000, 60000, 0, 0, 'old', x'78'%s)",
+             wf ? ", workflow, node" : "", wf ? ", ?3, 'n'" : "");
+    sqlite3_stmt *st;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, run_at);
+    if (wf)
+        sqlite3_bind_blob(st, 3, w, 16, SQLITE_STATIC);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+}
+
 /* A file as a release with schema `version` made it: the steps up to that
  * version, stamped, holding one READY job JOB_A of type "old" in queue
  * "default" written with the columns that version knows. */
@@ -1119,21 +1143,7 @@ static void make_old_store(int version)
              "INSERT INTO queues(qid, name, n3) VALUES(1, 'default', 1);",
              0x6174736b, version);
     ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    uint8_t id[16];
-    ck_assert_int_eq(at_id_parse(id, JOB_A), 0);
-    sqlite3_stmt *st;
-    ck_assert_int_eq(sqlite3_prepare_v2(
-                         db,
-                         "INSERT INTO jobs(id, qid, state, priority, run_at, attempts, max_attempts,"
-                         " token, created_at, updated_at, lease_ms, backoff_base_ms, backoff_cap_ms,"
-                         " backoff_jitter, cancel_req, type, payload)"
-                         " VALUES(?1, 1, 3, 0, ?2, 0, 3, 0, ?2, ?2, 30000, 1000, 60000, 0, 0, 'old', x'78')",
-                         -1, &st, NULL),
-                     SQLITE_OK);
-    sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, T0);
-    ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
-    sqlite3_finalize(st);
+    insert_old_job(db, JOB_A, T0, NULL);
     sqlite3_close(db);
     ck_assert_int_eq(user_version(g_db), version);
 }
@@ -1961,29 +1971,14 @@ START_TEST(version_5_file_is_upgraded_and_workflows_are_counted_without_the_inse
     make_old_store(5);
     sqlite3 *db;
     ck_assert_int_eq(sqlite3_open(g_db, &db), SQLITE_OK);
-    uint8_t wf[16], id[16];
-    ck_assert_int_eq(at_id_parse(wf, OLD_WF), 0);
-    ck_assert_int_eq(at_id_parse(id, OLD_WF_JOB), 0);
-    sqlite3_stmt *st;
-    ck_assert_int_eq(sqlite3_prepare_v2(db,
-                                        "INSERT INTO jobs(id, qid, state, priority, run_at, attempts, max_attempts,"
-                                        " token, created_at, updated_at, lease_ms, backoff_base_ms, backoff_cap_ms,"
-                                        " backoff_jitter, cancel_req, type, payload, workflow, node)"
-                                        " VALUES(?1, 1, 3, 0, ?3, 0, 3, 0, ?3, ?3, 30000, 1000, 60000, 0, 0, 'old',"
-                                        " x'78', ?2, 'n')",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
-    sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, wf, 16, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, T0 + 1);
-    ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
-    sqlite3_finalize(st);
+    insert_old_job(db, OLD_WF_JOB, T0 + 1, OLD_WF);
     ck_assert_int_eq(sqlite3_exec(db, "UPDATE queues SET n3 = n3 + 1 WHERE qid = 1", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
 
     at_store *s = open_uri(NULL);
     ck_assert_int_eq(user_version(g_db), SCHEMA_NOW);
     ck_assert_int_eq(sqlite3_open(g_db, &db), SQLITE_OK);
+    sqlite3_stmt *st;
     ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE name = 'jobs_wf_insert'", -1,
                                         &st, NULL),
                      SQLITE_OK);
